@@ -1,0 +1,45 @@
+# Build, boot and test our KSM on Debian's Linux 6.12 source. See README.md.
+#
+#   make run      build (if needed) and boot the patched kernel, run the KSM demo
+#   make test     build the debug kernel and run every test; closing line `N passed, N failed`
+#   make shell    boot the patched kernel into a busybox shell
+#   make kernel   just build (VARIANT=ours|pristine, FLAVOUR=debug|perf)
+#
+# VARIANT=pristine runs the same on the base tree, with its own KSM.
+# STAGING=1 also lays staging/ (work in progress) onto our tree.
+# ONLY=a,b limits `make test` to those tests of harness/tests.list.
+
+VARIANT ?= ours
+FLAVOUR ?= debug
+BUILD   ?= $(CURDIR)/build
+ONLY    ?=
+export BUILD STAGING
+
+KERNEL  = $(BUILD)/out/$(VARIANT)-$(FLAVOUR)/arch/x86/boot/bzImage
+INITRD  = $(BUILD)/guest/initramfs.cpio.gz
+LOGDIR  = $(BUILD)/logs/$(VARIANT)-$(FLAVOUR)-$(shell date +%Y%m%d-%H%M%S)
+KSMT    = python3 harness/ksmt.py --kernel $(KERNEL) --initrd $(INITRD) \
+	  --swap $(BUILD)/guest/swap.img --logdir $(LOGDIR)
+
+.PHONY: deps kernel userspace initramfs test run shell clean
+
+deps:
+	@harness/deps.sh
+
+kernel: deps
+	@harness/build-kernel.sh $(VARIANT) $(FLAVOUR) >/dev/null
+
+initramfs: deps
+	@harness/mkinitramfs.sh >/dev/null
+
+test: kernel initramfs
+	@$(KSMT) test $(if $(ONLY),--only $(ONLY))
+
+run: kernel initramfs
+	@$(KSMT) boot --mode demo --timeout 1800
+
+shell: kernel initramfs
+	@$(KSMT) boot --mode shell
+
+clean:
+	rm -rf $(BUILD)/out $(BUILD)/guest $(BUILD)/logs

@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""Boot a kernel under QEMU and collect what the guest reports.
+
+  ksmt.py test  --kernel BZIMAGE --initrd INITRD [--only a,b] [--logdir D]
+  ksmt.py boot  --kernel BZIMAGE --initrd INITRD --mode demo|shell|bench [--args a,b]
+
+`test` boots once per test of tests.list (skipping those in skip.list),
+turns every result into PASS/FAIL/SKIP lines and ends with the closing line
+`N passed, N failed[, N skipped]`; it exits 1 if anything failed.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Kernel reports that fail a run wherever they appear in the guest's log.
+SPLAT = re.compile(
+    r"BUG: |WARNING: |Kernel panic|UBSAN|possible circular locking|"
+    r"possible recursive locking|inconsistent lock state|Oops|"
+    r"general protection fault|INFO: task .* blocked for more|"
+    r"suspicious RCU usage|kernel BUG at|list_add corruption|"
+    r"list_del corruption|DEBUG_LOCKS_WARN_ON|rcu_sched self-detected stall|"
+    r"rcu: INFO|soft lockup|hard LOCKUP|Call Trace:")
+TAP = re.compile(r"^(not ok|ok) (\d+)(?: -)? ?(.*?)(?:\s+#\s*(SKIP|skip|TODO)\b(.*))?$")
+KUNIT = re.compile(r"^(\s*)(not ok|ok) (\d+) (\S+)(?:\s+#\s*(SKIP|skip)\b(.*))?$")
+STAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+
+
+def read_table(path, ncols):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            parts = line.split(None, ncols - 1)
+            rows.append(parts + [""] * (ncols - len(parts)))
+    return rows
+
+
+def qemu_cmd(a, append):
+    mem = a.node_mb
+    cmd = ["qemu-system-x86_64", "-accel", a.accel, "-smp", "2",
+           "-m", "%dM,slots=4,maxmem=%dM" % (2 * mem, 2 * mem + 2048),
+           "-object", "memory-backend-ram,id=m0,size=%dM" % mem,
+           "-numa", "node,nodeid=0,cpus=0,memdev=m0",
+           "-object", "memory-backend-ram,id=m1,size=%dM" % mem,
+           "-numa", "node,nodeid=1,cpus=1,memdev=m1",
+           "-kernel", a.kernel, "-initrd", a.initrd,
+           "-append", append, "-no-reboot", "-nic", "none"]
+    if a.icount:
+        cmd += ["-icount", "shift=1,sleep=off"]
+    if a.swap:
+        cmd += ["-drive", "file=%s,format=raw,if=virtio" % a.swap]
+    if a.gdb:
+        cmd += ["-s"]
+    cmd += a.qemu_extra.split() if a.qemu_extra else []
+    return cmd
+
+
+def kernel_words(a, mode, extra):
+    words = ["console=ttyS0", "loglevel=4", "log_buf_len=8M", "panic=-1",
+             "oops=panic", "KSMT_MODE=" + mode]
+    return " ".join(words + extra)
+
+
+def make_swap(a):
+    if not a.swap:
+        return
+    with open(a.swap, "wb") as f:
+        f.truncate(a.swap_mb << 20)
+
+
+def boot(a, mode, extra, timeout, log, interactive=False):
+    """One QEMU run; returns (console text, seconds, timed_out)."""
+    make_swap(a)
+    append = kernel_words(a, mode, extra)
+    if interactive:
+        cmd = qemu_cmd(a, append) + ["-nographic"]
+        return subprocess.call(cmd)
+    cmd = qemu_cmd(a, append) + ["-display", "none", "-monitor", "none",
+                                 "-serial", "stdio"]
+    start = time.time()
+    timed_out = False
+    with open(log, "wb") as out:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        chunks = []
+        try:
+            deadline = start + timeout
+            while True:
+                line = p.stdout.readline()
+                if not line:
+                    break
+                out.write(line)
+                out.flush()
+                chunks.append(line)
+                if a.echo:
+                    sys.stdout.buffer.write(line)
+                    sys.stdout.flush()
+                if time.time() > deadline:
+                    timed_out = True
+                    break
+        finally:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+    text = b"".join(chunks).decode("utf-8", "replace").replace("\r", "")
+    return text, time.time() - start, timed_out
+
+
+def split_log(text):
+    """Return ({test: (output lines, rc)}, dmesg lines, done)."""
+    blocks, dmesg, cur, lines = {}, [], None, []
+    in_dmesg = False
+    for line in text.split("\n"):
+        if line.startswith("@@@ BEGIN "):
+            cur, lines = line.split()[2], []
+        elif line.startswith("@@@ END ") and cur:
+            m = re.search(r"rc=(\d+)", line)
+            blocks[cur] = (lines, int(m.group(1)) if m else 1)
+            cur = None
+        elif line.startswith("@@@ DMESG-BEGIN"):
+            in_dmesg = True
+        elif line.startswith("@@@ DMESG-END"):
+            in_dmesg = False
+        elif in_dmesg:
+            dmesg.append(STAMP.sub("", line))
+        elif cur is not None:
+            lines.append(line)
+    return blocks, dmesg, "@@@ DONE" in text
+
+
+def tap_results(name, lines, rc):
+    res, plan, seen = [], None, 0
+    for line in lines:
+        if re.match(r"^1\.\.(\d+)", line):
+            plan = int(line[3:].split()[0])
+            continue
+        if "Planned tests != run tests" in line:
+            res.append(("FAIL", name + ":plan", line.strip()))
+        m = TAP.match(line)
+        if not m:
+            continue
+        seen += 1
+        tname = "%s:%s %s" % (name, m.group(2), m.group(3).strip())
+        if m.group(4) and m.group(4).upper() == "SKIP":
+            res.append(("SKIP", tname, (m.group(5) or "").strip()))
+        elif m.group(1) == "ok":
+            res.append(("PASS", tname, ""))
+        else:
+            res.append(("FAIL", tname, ""))
+    if plan is not None and plan != seen:
+        res.append(("FAIL", name + ":plan", "planned %d, ran %d" % (plan, seen)))
+    if not seen:
+        res.append(("FAIL", name, "no TAP results (exit %d)" % rc))
+    elif rc != 0:
+        res.append(("FAIL", name + ":exit", "exit code %d" % rc))
+    return res
+
+
+def kunit_results(dmesg):
+    res, suite = [], None
+    for line in dmesg:
+        m = re.match(r"^\s*# Subtest: (\S+)", line)
+        if m:
+            suite = m.group(1)
+            continue
+        m = KUNIT.match(line)
+        if not m or not m.group(1):
+            continue      # suite-level lines are reported through their cases
+        depth = len(m.group(1))
+        if depth != 4:
+            continue
+        tname = "kunit:%s.%s" % (suite, m.group(4))
+        if m.group(5):
+            res.append(("SKIP", tname, (m.group(6) or "").strip()))
+        else:
+            res.append(("PASS" if m.group(2) == "ok" else "FAIL", tname, ""))
+    if not res:
+        res.append(("FAIL", "kunit", "no KUnit results in the boot log"))
+    return res
+
+
+def run_test(a, name, kind, tmo, logdir):
+    log = os.path.join(logdir, name + ".log")
+    extra = ["KSMT_TESTS=" + name, "kunit.enable=%d" % (kind == "kunit")]
+    text, secs, timed_out = boot(a, "test", extra, int(tmo) + a.boot_allowance, log)
+    blocks, dmesg, done = split_log(text)
+    res = []
+    lines, rc = blocks.get(name, (None, None))
+    if lines is None:
+        res.append(("FAIL", name, "no result: guest died or timed out (%s)" % log))
+    elif kind == "tap":
+        res += tap_results(name, lines, rc)
+    elif kind == "kunit":
+        res += kunit_results(dmesg)
+    elif rc == 0:
+        res.append(("PASS", name, ""))
+    elif rc == 4:
+        res.append(("SKIP", name, "the test skipped itself"))
+    elif rc == 137:
+        res.append(("FAIL", name, "timed out after %s s in the guest" % tmo))
+    else:
+        res.append(("FAIL", name, "exit code %d" % rc))
+    if timed_out:
+        res.append(("FAIL", name + ":boot", "QEMU timed out"))
+    elif not done:
+        res.append(("FAIL", name + ":boot", "the guest did not finish (panic?)"))
+    console_splats = [l for l in text.split("\n") if re.search(r"Kernel panic|BUG: |Oops", l)]
+    splats = [l for l in dmesg if SPLAT.search(l)] or console_splats
+    if splats:
+        res.append(("FAIL", name + ":kernel", "kernel report: " + splats[0].strip()))
+    return res, secs
+
+
+def cmd_test(a):
+    tests = read_table(os.path.join(HERE, "tests.list"), 4)
+    skips = {r[0]: (r[1], r[2]) for r in read_table(os.path.join(HERE, "skip.list"), 3)}
+    only = set(a.only.split(",")) if a.only else None
+    os.makedirs(a.logdir, exist_ok=True)
+    counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+    total = time.time()
+    for name, kind, tmo, _cmd in tests:
+        if only and name not in only:
+            continue
+        if name in skips and not a.no_skip:
+            issue, why = skips[name]
+            results, secs = [("SKIP", name, "issue %s: %s" % (issue, why))], 0
+        else:
+            results, secs = run_test(a, name, kind, tmo, a.logdir)
+        for st, tname, why in results:
+            counts[st] += 1
+            print("%-4s %s%s" % (st, tname, (" (%s)" % why) if why else ""), flush=True)
+        if secs:
+            print("     %s took %.0f s" % (name, secs), flush=True)
+    print("# logs in %s; %.0f s in all" % (a.logdir, time.time() - total))
+    line = "%d passed, %d failed" % (counts["PASS"], counts["FAIL"])
+    if counts["SKIP"]:
+        line += ", %d skipped" % counts["SKIP"]
+    print(line)
+    return 1 if counts["FAIL"] else 0
+
+
+def cmd_boot(a):
+    extra = ["KSMT_ARGS=" + a.args] if a.args else []
+    if a.mode == "shell":
+        return boot(a, "shell", extra, 0, None, interactive=True)
+    log = os.path.join(a.logdir, a.mode + ".log")
+    os.makedirs(a.logdir, exist_ok=True)
+    a.echo = True
+    text, secs, timed_out = boot(a, a.mode, extra, a.timeout, log)
+    _blocks, dmesg, done = split_log(text)
+    splats = [l for l in dmesg if SPLAT.search(l)]
+    m = re.search(r"@@@ END %s rc=(\d+)" % a.mode, text)
+    rc = int(m.group(1)) if m else 1
+    if splats or not done or timed_out or rc:
+        print("%s FAILED: rc=%d done=%s timeout=%s splat=%s" %
+              (a.mode, rc, done, timed_out, splats[:1]))
+        return 1
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("cmd", choices=["test", "boot"])
+    p.add_argument("--kernel", required=True)
+    p.add_argument("--initrd", required=True)
+    p.add_argument("--only", default="")
+    p.add_argument("--mode", default="shell")
+    p.add_argument("--args", default="")
+    p.add_argument("--logdir", default="build/logs")
+    p.add_argument("--swap", default="")
+    p.add_argument("--swap-mb", type=int, default=512)
+    p.add_argument("--node-mb", type=int, default=1024)
+    p.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"))
+    p.add_argument("--icount", action="store_true")
+    p.add_argument("--gdb", action="store_true")
+    p.add_argument("--echo", action="store_true")
+    p.add_argument("--no-skip", action="store_true")
+    p.add_argument("--timeout", type=int, default=1800)
+    p.add_argument("--boot-allowance", type=int, default=180)
+    p.add_argument("--qemu-extra", default=os.environ.get("QEMU_EXTRA", ""))
+    a = p.parse_args()
+    if a.accel == "kvm" and not os.access("/dev/kvm", os.W_OK):
+        print("# /dev/kvm is not usable: falling back to TCG", file=sys.stderr)
+        a.accel = "tcg"
+    return cmd_test(a) if a.cmd == "test" else cmd_boot(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
