@@ -74,11 +74,11 @@ DEFINE_EVENT(ksm_enter_exit_template, ksm_exit,
 	TP_ARGS(mm));
 
 /*
- * One attempt to map a page of @mm onto another page that holds the same
- * content without going through the content index, as KSM does for the
- * shared zero page.  @pfn is the page the mapping should end up on and
- * @rmap_item the per-page item of the mapping; @err is 0 when the mapping
- * was replaced and a negative errno otherwise.
+ * One attempt to merge a page of @mm without an existing KSM page to join:
+ * to turn the page itself into a new KSM page, or to replace it with the
+ * shared zero page.  @pfn is the page frame the attempt is about and
+ * @rmap_item the per-page item of the mapping; @err is 0 on success and a
+ * negative errno otherwise.
  */
 TRACE_EVENT(ksm_merge_one_page,
 	TP_PROTO(unsigned long pfn, void *rmap_item, void *mm, int err),
@@ -96,11 +96,11 @@ TRACE_EVENT(ksm_merge_one_page,
 );
 
 /*
- * One attempt to map a scanned page of @mm onto a KSM folio.  @ksm_page
- * is that folio, or NULL when the scanned page itself was to become the
- * first KSM copy of its content; the output then drops the "ksm " prefix.
- * @pfn is the pfn of @ksm_page if there is one, of the scanned page if
- * not.  @err is 0 on success and a negative errno on failure.
+ * One attempt to map a scanned page of @mm onto the KSM page @ksm_page.
+ * @pfn is the pfn of @ksm_page, or of the scanned page when @ksm_page is
+ * NULL, in which case the output drops its "ksm " prefix.  @rmap_item is
+ * the per-page item of the mapping; @err is 0 on success and a negative
+ * errno otherwise.
  */
 TRACE_EVENT(ksm_merge_with_ksm_page,
 	TP_PROTO(void *ksm_page, unsigned long pfn, void *rmap_item,
@@ -122,8 +122,8 @@ TRACE_EVENT(ksm_merge_with_ksm_page,
 );
 
 /*
- * The KSM folio at @pfn has left the content index: its last mapping is
- * gone, it was found stale, or everything is being unmerged.
+ * KSM stopped tracking the KSM page at @pfn: its stable node is freed,
+ * because its last mapping went away or the page itself is gone.
  */
 TRACE_EVENT(ksm_remove_ksm_page,
 	TP_PROTO(unsigned long pfn),
