@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Kernel Samepage Merging (KSM): entry points.
+ *
+ * Processes opt in per range with madvise(MADV_MERGEABLE) or for their
+ * whole address space with prctl(PR_SET_MEMORY_MERGE). Each address space
+ * that opted in is registered here; the ksmd thread (ksm_scan.c) walks
+ * them, finds identical anonymous pages through two content indexes
+ * (ksm_index.c) and maps a single write-protected KSM page in their place
+ * (ksm_merge.c). A write to a KSM page takes a private copy in the fault
+ * path. Rmap walks, migration and memory failure handling of KSM pages go
+ * through ksm_rmap.c; the knobs and counters are in ksm_sysfs.c.
+ */
+
+/**
+ * DOC: Locking
+ *
+ * ksm_lock (mutex)
+ *	Protects the content indexes, stable nodes and tracking items (their
+ *	state, their links and each mm's item xarray), the scan cursor's
+ *	address, the statistics, and writes to the tunables. ksmd holds it
+ *	for a whole batch; sysfs writers hold it while they apply a value.
+ *	Asserted with lockdep_assert_held() by every function that changes
+ *	what it protects.
+ *
+ * ksm_mm_lock (spinlock)
+ *	Protects the list and hash of registered mms and the cursor's mm.
+ *	Fork, exec and exit register and release mms with mmap_lock held, so
+ *	they cannot take ksm_lock, which is taken before mmap_lock.
+ *
+ * mmap_lock of a registered mm (read)
+ *	Held to walk its page tables and to merge or unmerge one of its
+ *	pages (mmap_assert_locked()). A task that exits waits for ksmd to
+ *	drop it before its page tables are torn down (see __ksm_exit()).
+ *
+ * folio lock of the page being merged, then of the KSM folio
+ *	The first is taken with folio_trylock() and keeps the page from
+ *	being split, migrated or remapped while it is write-protected and
+ *	compared. The KSM folio lock (trylock while the other is held)
+ *	protects the stable node's mapping array and kpfn: rmap walks and
+ *	migration hold it, and so does everything that changes them.
+ *
+ * anon_vma lock (read), page table lock
+ *	Taken by rmap walks under the KSM folio lock, and by the page table
+ *	code; the page table lock is innermost.
+ *
+ * Order: ksm_lock -> mmap_lock -> folio lock -> KSM folio lock ->
+ * anon_vma lock -> page table lock. ksm_mm_lock nests inside any of
+ * these and takes nothing else.
+ */
+
+#include <linux/hashtable.h>
+#include <linux/mman.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#define CREATE_TRACE_POINTS
+#include <trace/events/ksm.h>
+
+#include "ksm_internal.h"
+
+/* VMAs with any of these flags are never merged. */
+#define KSM_VMA_EXCLUDED	(VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | \
+				 VM_DONTEXPAND | VM_HUGETLB | VM_MIXEDMAP | \
+				 VM_DROPPABLE)
+
+DEFINE_MUTEX(ksm_lock);
+DEFINE_SPINLOCK(ksm_mm_lock);
+LIST_HEAD(ksm_mm_list);
+DECLARE_WAIT_QUEUE_HEAD(ksmd_wait);
+static DEFINE_HASHTABLE(ksm_mm_hash, 10);
+static struct kmem_cache *ksm_mm_cache;
+
+atomic_long_t ksm_zero_pages = ATOMIC_LONG_INIT(0);
+
+struct ksm_tunables ksm_tun = {
+	/* Without sysfs nobody could start ksmd: run from boot then. */
+	.run			= IS_ENABLED(CONFIG_SYSFS) ? KSM_RUN_STOP :
+							     KSM_RUN_MERGE,
+	.pages_to_scan		= 100,
+	.sleep_millisecs	= 20,
+	.merge_across_nodes	= 1,
+	.use_zero_pages		= 0,
+	.max_page_sharing	= 256,
+	.prune_millisecs	= 2000,
+};
+
+struct ksm_stats ksm_stats;
+
+/**
+ * ksm_vma_compatible - may KSM merge pages of this VMA at all?
+ * @vma: the VMA.
+ *
+ * Return: false for shared, special, hugetlb and DAX mappings.
+ */
+bool ksm_vma_compatible(struct vm_area_struct *vma)
+{
+	if (vma->vm_flags & KSM_VMA_EXCLUDED)
+		return false;
+	if (vma_is_dax(vma))
+		return false;
+#ifdef VM_SAO
+	if (vma->vm_flags & VM_SAO)
+		return false;
+#endif
+#ifdef VM_SPARC_ADI
+	if (vma->vm_flags & VM_SPARC_ADI)
+		return false;
+#endif
+	return true;
+}
+
+/**
+ * ksm_mm_gone - has this mm stopped being scannable?
+ * @slot: the registered mm.
+ *
+ * Return: true once its last user left or its registration was dropped;
+ * its page tables must not be touched then.
+ */
+bool ksm_mm_gone(struct ksm_mm *slot)
+{
+	return READ_ONCE(slot->dead) || !atomic_read(&slot->mm->mm_users);
+}
+
+static struct ksm_mm *ksm_mm_lookup(struct mm_struct *mm)
+{
+	struct ksm_mm *slot;
+
+	lockdep_assert_held(&ksm_mm_lock);
+	hash_for_each_possible(ksm_mm_hash, slot, hnode, (unsigned long)mm)
+		if (slot->mm == mm)
+			return slot;
+	return NULL;
+}
+
+/**
+ * ksm_mm_unlink - take an mm off the scan list and the hash
+ * @slot: the mm; ksm_mm_lock is held and the cursor is not on it.
+ */
+void ksm_mm_unlink(struct ksm_mm *slot)
+{
+	lockdep_assert_held(&ksm_mm_lock);
+	VM_WARN_ON_ONCE(ksm_scan_is_cursor(slot));
+	hash_del(&slot->hnode);
+	list_del(&slot->link);
+}
+
+/**
+ * ksm_mm_free - free an unlinked mm registration that has no items
+ * @slot: the registration.
+ */
+void ksm_mm_free(struct ksm_mm *slot)
+{
+	VM_WARN_ON_ONCE(!xa_empty(&slot->items));
+	xa_destroy(&slot->items);
+	mmdrop(slot->mm);
+	kmem_cache_free(ksm_mm_cache, slot);
+}
+
+/**
+ * __ksm_enter - register an mm with KSM
+ * @mm: the mm; fork holds its mmap_lock for write, madvise and prctl too.
+ *
+ * Return: 0, or -ENOMEM.
+ */
+int __ksm_enter(struct mm_struct *mm)
+{
+	struct ksm_mm *slot;
+	bool first;
+
+	slot = kmem_cache_zalloc(ksm_mm_cache, GFP_KERNEL);
+	if (!slot)
+		return -ENOMEM;
+	slot->mm = mm;
+	xa_init(&slot->items);
+	spin_lock(&ksm_mm_lock);
+	first = list_empty(&ksm_mm_list);
+	hash_add(ksm_mm_hash, &slot->hnode, (unsigned long)mm);
+	list_add_tail(&slot->link, &ksm_mm_list);
+	spin_unlock(&ksm_mm_lock);
+	set_bit(MMF_VM_MERGEABLE, &mm->flags);
+	mmgrab(mm);
+	if (first)
+		wake_up_interruptible(&ksmd_wait);
+	trace_ksm_enter(mm);
+	return 0;
+}
+
+/**
+ * __ksm_exit - the last user of a registered mm is gone
+ * @mm: the mm, before its page tables are torn down.
+ *
+ * Also called on a failed exec with mmap_lock held for write and
+ * mm_users still set. A registration that ksmd may be using, or that has
+ * items, is marked dead and left for ksmd to free.
+ */
+void __ksm_exit(struct mm_struct *mm)
+{
+	struct ksm_mm *slot;
+	bool busy;
+
+	spin_lock(&ksm_mm_lock);
+	slot = ksm_mm_lookup(mm);
+	if (!slot) {
+		spin_unlock(&ksm_mm_lock);
+		return;
+	}
+	busy = ksm_scan_is_cursor(slot) || !xa_empty(&slot->items);
+	if (busy)
+		WRITE_ONCE(slot->dead, true);
+	else
+		ksm_mm_unlink(slot);
+	spin_unlock(&ksm_mm_lock);
+
+	clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
+	clear_bit(MMF_VM_MERGEABLE, &mm->flags);
+	trace_ksm_exit(mm);
+	if (!busy) {
+		ksm_mm_free(slot);
+		return;
+	}
+	/*
+	 * ksmd checks that the mm is alive after taking its mmap_lock: once
+	 * it let go here, it will not walk page tables that exit_mmap() frees.
+	 */
+	if (!atomic_read(&mm->mm_users)) {
+		mmap_write_lock(mm);
+		mmap_write_unlock(mm);
+	}
+}
+
+static int ksm_mm_register(struct mm_struct *mm)
+{
+	if (test_bit(MMF_VM_MERGEABLE, &mm->flags))
+		return 0;
+	return __ksm_enter(mm);
+}
+
+static void ksm_vma_opt_in(struct vm_area_struct *vma)
+{
+	if (!(vma->vm_flags & VM_MERGEABLE) && ksm_vma_compatible(vma))
+		vm_flags_set(vma, VM_MERGEABLE);
+}
+
+static int ksm_vma_opt_out(struct vm_area_struct *vma)
+{
+	int err;
+
+	if (!(vma->vm_flags & VM_MERGEABLE))
+		return 0;
+	if (vma->anon_vma) {
+		err = ksm_merge_break_range(vma, vma->vm_start, vma->vm_end);
+		if (err)
+			return err;
+	}
+	vm_flags_clear(vma, VM_MERGEABLE);
+	return 0;
+}
+
+/**
+ * ksm_madvise - apply MADV_MERGEABLE or MADV_UNMERGEABLE to a VMA range
+ * @vma: the VMA; its mmap_lock is held.
+ * @start: start of the range.
+ * @end: end of the range.
+ * @advice: %MADV_MERGEABLE or %MADV_UNMERGEABLE.
+ * @vm_flags: the flags the caller will give the range; updated here.
+ *
+ * Advice on VMAs KSM cannot handle is ignored. Unmerging gives the range
+ * private copies of its KSM pages before the flag goes.
+ *
+ * Return: 0, or an error from registering the mm or unsharing pages.
+ */
+int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
+		unsigned long end, int advice, unsigned long *vm_flags)
+{
+	int err;
+
+	mmap_assert_locked(vma->vm_mm);
+	switch (advice) {
+	case MADV_MERGEABLE:
+		if ((vma->vm_flags & VM_MERGEABLE) || !ksm_vma_compatible(vma))
+			return 0;
+		err = ksm_mm_register(vma->vm_mm);
+		if (err)
+			return err;
+		*vm_flags |= VM_MERGEABLE;
+		return 0;
+	case MADV_UNMERGEABLE:
+		if (!(*vm_flags & VM_MERGEABLE))
+			return 0;
+		if (vma->anon_vma) {
+			err = ksm_merge_break_range(vma, start, end);
+			if (err)
+				return err;
+		}
+		*vm_flags &= ~VM_MERGEABLE;
+		return 0;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(ksm_madvise);
+
+/**
+ * ksm_add_vma - mark a new VMA mergeable if its mm merges everything
+ * @vma: the VMA; its mmap_lock is held for write.
+ */
+void ksm_add_vma(struct vm_area_struct *vma)
+{
+	struct mm_struct *mm = vma->vm_mm;
+
+	if (!test_bit(MMF_VM_MERGE_ANY, &mm->flags))
+		return;
+	ksm_vma_opt_in(vma);
+	ksm_mm_register(mm);
+}
+
+static void ksm_add_vmas(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	for_each_vma(vmi, vma)
+		ksm_vma_opt_in(vma);
+}
+
+static int ksm_del_vmas(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, 0);
+	int err;
+
+	for_each_vma(vmi, vma) {
+		err = ksm_vma_opt_out(vma);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/**
+ * ksm_enable_merge_any - merge all compatible VMAs of an mm, now and later
+ * @mm: the mm; its mmap_lock is held for write.
+ *
+ * Return: 0, or -ENOMEM.
+ */
+int ksm_enable_merge_any(struct mm_struct *mm)
+{
+	int err;
+
+	mmap_assert_write_locked(mm);
+	if (test_bit(MMF_VM_MERGE_ANY, &mm->flags))
+		return 0;
+	err = ksm_mm_register(mm);
+	if (err)
+		return err;
+	set_bit(MMF_VM_MERGE_ANY, &mm->flags);
+	ksm_add_vmas(mm);
+	return 0;
+}
+
+/**
+ * ksm_disable_merge_any - undo ksm_enable_merge_any(), unsharing pages
+ * @mm: the mm; its mmap_lock is held for write.
+ *
+ * If unsharing fails, every compatible VMA stays mergeable.
+ *
+ * Return: 0, or the error that stopped the unsharing.
+ */
+int ksm_disable_merge_any(struct mm_struct *mm)
+{
+	int err;
+
+	mmap_assert_write_locked(mm);
+	if (!test_bit(MMF_VM_MERGE_ANY, &mm->flags))
+		return 0;
+	err = ksm_del_vmas(mm);
+	if (err) {
+		ksm_add_vmas(mm);
+		return err;
+	}
+	clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
+	return 0;
+}
+
+/**
+ * ksm_disable - stop all merging in an mm and unshare its pages
+ * @mm: the mm; its mmap_lock is held for write.
+ *
+ * Return: 0, or the error that stopped the unsharing.
+ */
+int ksm_disable(struct mm_struct *mm)
+{
+	mmap_assert_write_locked(mm);
+	if (!test_bit(MMF_VM_MERGEABLE, &mm->flags))
+		return 0;
+	if (test_bit(MMF_VM_MERGE_ANY, &mm->flags))
+		return ksm_disable_merge_any(mm);
+	return ksm_del_vmas(mm);
+}
+
+/**
+ * ksm_process_profit - memory an mm saves through KSM, minus its cost
+ * @mm: the mm.
+ *
+ * Return: bytes of merged and zero-page mappings minus the size of the
+ * mm's tracking items; negative when tracking costs more than it saves.
+ */
+long ksm_process_profit(struct mm_struct *mm)
+{
+	long saved = (long)(mm->ksm_merging_pages + mm_ksm_zero_pages(mm));
+
+	return saved * PAGE_SIZE -
+	       (long)(mm->ksm_rmap_items * sizeof(struct ksm_item));
+}
+
+static int __init ksm_init(void)
+{
+	int err;
+
+	ksm_mm_cache = KMEM_CACHE(ksm_mm, 0);
+	if (!ksm_mm_cache)
+		return -ENOMEM;
+	err = ksm_index_init();
+	if (!err)
+		err = ksm_scan_init();
+	if (!err)
+		err = ksmd_start();
+	if (!err)
+		err = ksm_sysfs_init();
+	if (err)
+		pr_err("ksm: initialisation failed: %d\n", err);
+	return err;
+}
+subsys_initcall(ksm_init);

@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Internal interfaces between the parts of Kernel Samepage Merging:
+ *
+ *   ksm.c        entry points (madvise, prctl, fork/exec/exit), init
+ *   ksm_index.c  stable and unstable content indexes, stable nodes
+ *   ksm_merge.c  write-protect, compare, replace; breaking sharing
+ *   ksm_scan.c   the scan cursor and the ksmd thread
+ *   ksm_rmap.c   rmap walks, migration, memory failure, swap-in copies
+ *   ksm_sysfs.c  tunables and statistics under /sys/kernel/mm/ksm/
+ */
+#ifndef __MM_KSM_INTERNAL_H
+#define __MM_KSM_INTERNAL_H
+
+#include <linux/bits.h>
+#include <linux/build_bug.h>
+#include <linux/hashtable.h>
+#include <linux/ksm.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/rmap.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/xarray.h>
+
+/**
+ * enum ksm_run_mode - what ksmd is asked to do (the "run" knob)
+ * @KSM_RUN_STOP: ksmd sleeps; merged pages stay merged.
+ * @KSM_RUN_MERGE: ksmd scans and merges.
+ * @KSM_RUN_UNMERGE: every merged page was unshared; ksmd sleeps.
+ */
+enum ksm_run_mode {
+	KSM_RUN_STOP = 0,
+	KSM_RUN_MERGE = 1,
+	KSM_RUN_UNMERGE = 2,
+};
+
+/**
+ * struct ksm_tunables - values of the writable sysfs knobs
+ * @run: an &enum ksm_run_mode.
+ * @pages_to_scan: pages ksmd looks at per batch.
+ * @sleep_millisecs: pause between two batches.
+ * @merge_across_nodes: one index for all NUMA nodes (1) or one per node (0).
+ * @use_zero_pages: map empty pages to the zero page instead of merging them.
+ * @max_page_sharing: most mappings one KSM page may have.
+ * @prune_millisecs: least time between two sweeps for stale stable nodes.
+ *
+ * Written under ksm_lock by the sysfs code; read with READ_ONCE() anywhere.
+ */
+struct ksm_tunables {
+	unsigned long run;
+	unsigned long pages_to_scan;
+	unsigned long sleep_millisecs;
+	unsigned long merge_across_nodes;
+	unsigned long use_zero_pages;
+	unsigned long max_page_sharing;
+	unsigned long prune_millisecs;
+};
+
+/**
+ * struct ksm_stats - counters shown in sysfs
+ * @pages_shared: stable nodes with at least one tracked mapping.
+ * @pages_sharing: tracked mappings of KSM pages beyond the first of each.
+ * @pages_unshared: items waiting in the unstable index.
+ * @items: all tracking items (struct ksm_item) in use.
+ * @chains: groups of stable nodes that hold the same content.
+ * @dups: stable nodes that belong to such a group.
+ * @pages_scanned: pages looked at by ksmd, ever.
+ * @full_scans: completed passes over all registered address spaces.
+ *
+ * Updated only through ksm_stat_add(), under ksm_lock; read with READ_ONCE().
+ */
+struct ksm_stats {
+	unsigned long pages_shared;
+	unsigned long pages_sharing;
+	unsigned long pages_unshared;
+	unsigned long items;
+	unsigned long chains;
+	unsigned long dups;
+	unsigned long pages_scanned;
+	unsigned long full_scans;
+};
+
+/**
+ * struct ksm_mm - one address space registered with KSM
+ * @mm: the address space; pinned with mmgrab() while registered.
+ * @hnode: link in the mm lookup hash, under ksm_mm_lock.
+ * @link: link in the scan list, under ksm_mm_lock.
+ * @items: tracking items of this mm keyed by virtual page number;
+ *	changed only under ksm_lock.
+ * @dead: the mm went away while ksmd could still hold items of it;
+ *	ksmd frees everything at its next visit without touching page tables.
+ */
+struct ksm_mm {
+	struct mm_struct *mm;
+	struct hlist_node hnode;
+	struct list_head link;
+	struct xarray items;
+	bool dead;
+};
+
+/**
+ * enum ksm_item_state - where a tracking item is linked
+ * @KSM_ITEM_IDLE: nowhere.
+ * @KSM_ITEM_UNSTABLE: in an unstable index chain (valid in its round only).
+ * @KSM_ITEM_MERGED: its page is mapped from a KSM page; listed in a node.
+ */
+enum ksm_item_state {
+	KSM_ITEM_IDLE = 0,
+	KSM_ITEM_UNSTABLE = 1,
+	KSM_ITEM_MERGED = 2,
+};
+
+#define KSM_ITEM_STATE_MASK	GENMASK(1, 0)
+/* The page changed since it was last hashed: wait for it to settle. */
+#define KSM_ITEM_VOLATILE	BIT(2)
+/* ->hash holds the hash of an earlier look at the page. */
+#define KSM_ITEM_HASHED		BIT(3)
+#define KSM_ITEM_FLAGS_MASK	GENMASK(3, 2)
+#define KSM_ITEM_NR_SHIFT	4
+static_assert(KSM_ITEM_NR_SHIFT <= PAGE_SHIFT);
+
+struct ksm_stable_node;
+
+/**
+ * struct ksm_item - tracks one page of a registered address space
+ * @owner: the address space.
+ * @bits: a page number above %KSM_ITEM_NR_SHIFT, state and flags below;
+ *	only read through the ksm_item_*() accessors. The page number is the
+ *	virtual page number while idle or unstable, and the linear page
+ *	offset in the anon_vma while merged, which rmap walks need.
+ * @chain_next: next item in the same unstable index bucket.
+ * @anon_vma: the anon_vma the merged page is mapped through (referenced).
+ * @hash: sample hash of the page when last looked at.
+ * @round: scan round in which the item joined the unstable index.
+ * @node: the stable node of the KSM page, while merged.
+ *
+ * All fields are changed under ksm_lock. While merged, the node's mapping
+ * array holds the item, and changes to it also hold the KSM folio lock.
+ */
+struct ksm_item {
+	struct ksm_mm *owner;
+	unsigned long bits;
+	union {
+		struct ksm_item *chain_next;
+		struct anon_vma *anon_vma;
+	};
+	union {
+		struct {
+			u32 hash;
+			u32 round;
+		};
+		struct ksm_stable_node *node;
+	};
+};
+static_assert(sizeof(struct ksm_item) <= 32);
+
+static inline enum ksm_item_state ksm_item_state(const struct ksm_item *item)
+{
+	return item->bits & KSM_ITEM_STATE_MASK;
+}
+
+static inline unsigned long ksm_item_nr(const struct ksm_item *item)
+{
+	return item->bits >> KSM_ITEM_NR_SHIFT;
+}
+
+static inline bool ksm_item_test(const struct ksm_item *item,
+				 unsigned long flag)
+{
+	return item->bits & flag;
+}
+
+static inline void ksm_item_set_state(struct ksm_item *item,
+				      enum ksm_item_state state)
+{
+	item->bits = (item->bits & ~KSM_ITEM_STATE_MASK) | state;
+}
+
+static inline void ksm_item_set_nr(struct ksm_item *item, unsigned long nr)
+{
+	item->bits = (nr << KSM_ITEM_NR_SHIFT) |
+		     (item->bits & (KSM_ITEM_STATE_MASK | KSM_ITEM_FLAGS_MASK));
+}
+
+static inline void ksm_item_assign(struct ksm_item *item, unsigned long flag,
+				   bool on)
+{
+	if (on)
+		item->bits |= flag;
+	else
+		item->bits &= ~flag;
+}
+
+/**
+ * struct ksm_stable_node - one KSM page and the mappings tracked of it
+ * @hnode: link in a stable index bucket; only the group leader is linked.
+ * @group: the other nodes with the same content (dups); empty if alone.
+ * @maps: items mapping this KSM page; @nr_maps used, @max_maps allocated.
+ * @nr_maps: number of entries used in @maps.
+ * @max_maps: number of entries allocated in @maps.
+ * @kpfn: pfn of the KSM folio; folio_migrate_ksm() moves it.
+ * @hash: sample hash of the content.
+ * @domain: index domain (NUMA node, or 0 when merging across nodes).
+ * @indexed: linked in the stable index (leader or group member).
+ *
+ * The KSM folio's ->mapping points here (with PAGE_MAPPING_KSM) for as long
+ * as the node lives. Index links are changed under ksm_lock; @maps, @nr_maps
+ * and @kpfn also with the KSM folio locked, which is what rmap walks hold.
+ */
+struct ksm_stable_node {
+	struct hlist_node hnode;
+	struct list_head group;
+	struct ksm_item **maps;
+	unsigned int nr_maps;
+	unsigned int max_maps;
+	unsigned long kpfn;
+	u32 hash;
+	int domain;
+	bool indexed;
+};
+
+/**
+ * struct ksm_index_key - what locates a page in the indexes
+ * @hash: sample hash of the contents.
+ * @domain: index domain of the page.
+ */
+struct ksm_index_key {
+	u32 hash;
+	int domain;
+};
+
+/* ksm.c */
+extern struct mutex ksm_lock;
+extern spinlock_t ksm_mm_lock;
+extern struct list_head ksm_mm_list;
+extern struct ksm_tunables ksm_tun;
+extern struct ksm_stats ksm_stats;
+extern wait_queue_head_t ksmd_wait;
+
+#define ksm_stat_add(field, delta)					\
+	do {								\
+		lockdep_assert_held(&ksm_lock);				\
+		WRITE_ONCE(ksm_stats.field, ksm_stats.field + (delta));	\
+	} while (0)
+
+bool ksm_vma_compatible(struct vm_area_struct *vma);
+bool ksm_mm_gone(struct ksm_mm *slot);
+void ksm_mm_unlink(struct ksm_mm *slot);
+void ksm_mm_free(struct ksm_mm *slot);
+
+/* ksm_index.c */
+struct ksm_stable_node *folio_ksm_node(struct folio *folio);
+u32 ksm_index_page_hash(struct page *page);
+int ksm_index_domain(struct folio *folio);
+struct folio *ksm_node_get_folio(struct ksm_stable_node *node);
+struct ksm_stable_node *ksm_node_alloc(void);
+void ksm_node_free(struct ksm_stable_node *node);
+int ksm_node_add_map(struct ksm_stable_node *node, struct ksm_item *item);
+void ksm_node_del_map(struct ksm_stable_node *node, struct ksm_item *item);
+bool ksm_node_has_room(const struct ksm_stable_node *node);
+int ksm_node_reserve(struct ksm_stable_node *node);
+void ksm_node_retire(struct ksm_stable_node *node, struct folio *kfolio);
+struct ksm_stable_node *ksm_index_stable_find(struct ksm_index_key key,
+					      struct page *page,
+					      struct folio **kfolio);
+void ksm_index_stable_insert(struct ksm_stable_node *node,
+			     struct folio *kfolio);
+void ksm_index_stable_erase(struct ksm_stable_node *node);
+bool ksm_index_stable_empty(void);
+void ksm_index_stable_sweep(void);
+void ksm_index_unstable_insert(struct ksm_item *item, struct ksm_index_key key);
+void ksm_index_unstable_erase(struct ksm_item *item);
+struct ksm_item *ksm_index_unstable_find(struct ksm_index_key key,
+					 struct ksm_item *item,
+					 struct page *page,
+					 struct page **other);
+u32 ksm_index_round(void);
+void ksm_index_new_round(void);
+int ksm_index_init(void);
+
+/* ksm_merge.c */
+struct vm_area_struct *ksm_merge_find_vma(struct ksm_mm *slot,
+					  unsigned long addr);
+struct folio *ksm_merge_get_folio(struct ksm_mm *slot, unsigned long addr,
+				  struct page **pagep);
+int ksm_merge_into_node(struct ksm_item *item, unsigned long addr,
+			struct page *page, struct ksm_stable_node *node,
+			struct folio *kfolio);
+int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
+		   struct page *page, struct ksm_item *other,
+		   struct page *opage);
+int ksm_merge_adopt(struct ksm_item *item, unsigned long addr,
+		    struct folio *kfolio);
+int ksm_merge_zero(struct ksm_item *item, unsigned long addr,
+		   struct page *page);
+void ksm_merge_unlink(struct ksm_item *item, unsigned long addr);
+int ksm_merge_break_range(struct vm_area_struct *vma, unsigned long start,
+			  unsigned long end);
+
+/* ksm_scan.c */
+bool ksm_scan_is_cursor(struct ksm_mm *slot);
+struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr);
+void ksm_item_free(struct ksm_mm *slot, unsigned long addr,
+		   struct ksm_item *item);
+void ksm_scan_drop_items(struct ksm_mm *slot);
+int ksm_scan_unmerge_all(void);
+void ksm_scan_restart(void);
+int ksm_scan_init(void);
+int ksmd_start(void);
+
+/* ksm_sysfs.c */
+int ksm_knob_parse(const char *buf, unsigned long min, unsigned long max,
+		   unsigned long *val);
+long ksm_general_profit(unsigned long sharing, unsigned long zero_pages,
+			unsigned long items);
+int ksm_sysfs_init(void);
+
+#endif /* __MM_KSM_INTERNAL_H */

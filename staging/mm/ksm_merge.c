@@ -1,0 +1,620 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KSM merging and unmerging: the page table side.
+ *
+ * Merging a page takes, in this order, the mmap lock of its mm (read), the
+ * lock of its folio (trylock), then the lock of the KSM folio (trylock) and
+ * the page table lock. The pte is cleared and flushed before it comes back
+ * write-protected, so that neither a writer nor GUP-fast can slip in; only
+ * then are the whole contents compared with the KSM page, and only if they
+ * are identical is the pte pointed at the KSM page.
+ *
+ * Unmerging is a FAULT_FLAG_UNSHARE fault on every pte that maps a KSM page
+ * or a zero page placed by ksmd: the fault path gives the mm a private copy.
+ */
+
+#include <linux/huge_mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/pagewalk.h>
+#include <linux/swap.h>
+#include <linux/swapops.h>
+#include <trace/events/ksm.h>
+
+#include "internal.h"
+#include "ksm_internal.h"
+
+/* Unshare faults tried on one address before it is given up. */
+#define KSM_BREAK_TRIES		4
+
+/**
+ * ksm_merge_find_vma - the mergeable VMA of an address
+ * @slot: the registered mm, whose mmap lock is held.
+ * @addr: the address.
+ *
+ * Return: the VMA, or NULL if the mm is exiting or @addr is not in a
+ * mergeable VMA with an anon_vma.
+ */
+struct vm_area_struct *ksm_merge_find_vma(struct ksm_mm *slot,
+					  unsigned long addr)
+{
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(slot->mm);
+	if (ksm_mm_gone(slot))
+		return NULL;
+	vma = vma_lookup(slot->mm, addr);
+	if (!vma || !(vma->vm_flags & VM_MERGEABLE) || !vma->anon_vma)
+		return NULL;
+	return vma;
+}
+
+/**
+ * ksm_merge_get_folio - the anonymous page mapped at an address
+ * @slot: the registered mm; its mmap lock is taken and released here.
+ * @addr: the address.
+ * @pagep: set to the exact page mapped at @addr.
+ *
+ * Return: the folio of the page with a reference held, or NULL.
+ */
+struct folio *ksm_merge_get_folio(struct ksm_mm *slot, unsigned long addr,
+				  struct page **pagep)
+{
+	struct vm_area_struct *vma;
+	struct folio *folio = NULL;
+	struct folio_walk fw;
+
+	mmap_read_lock(slot->mm);
+	vma = ksm_merge_find_vma(slot, addr);
+	if (vma)
+		folio = folio_walk_start(&fw, vma, addr, 0);
+	if (folio) {
+		if (folio_test_anon(folio)) {
+			folio_get(folio);
+			*pagep = fw.page;
+		}
+		folio_walk_end(&fw, vma);
+		if (!folio_test_anon(folio))
+			folio = NULL;
+	}
+	mmap_read_unlock(slot->mm);
+	return folio;
+}
+
+static pte_t *ksm_merge_map_pte(struct mm_struct *mm, unsigned long addr,
+				spinlock_t **ptl)
+{
+	pmd_t *pmd = mm_find_pmd(mm, addr);
+	pmd_t pmdval;
+
+	if (!pmd)
+		return NULL;
+	/* A huge pmd cannot map a page we are about to merge. */
+	pmdval = pmdp_get_lockless(pmd);
+	if (!pmd_present(pmdval) || pmd_trans_huge(pmdval))
+		return NULL;
+	return pte_offset_map_lock(mm, pmd, addr, ptl);
+}
+
+/*
+ * With the pte cleared and flushed nobody can take a new reference through
+ * it, so any reference beyond the mappings, the swap cache and ours is a
+ * pin that may write to the page: put the pte back and give up then.
+ */
+static int ksm_merge_seal_pte(struct vm_area_struct *vma, struct page *page,
+			      unsigned long addr, pte_t *ptep, pte_t *entry)
+{
+	struct folio *folio = page_folio(page);
+	bool exclusive = PageAnonExclusive(page);
+	int expected;
+	pte_t old;
+
+	flush_cache_page(vma, addr, page_to_pfn(page));
+	old = ptep_clear_flush(vma, addr, ptep);
+	expected = folio_mapcount(folio) + 1 + folio_test_swapcache(folio);
+	if (folio_ref_count(folio) != expected ||
+	    (exclusive && folio_try_share_anon_rmap_pte(folio, page))) {
+		set_pte_at(vma->vm_mm, addr, ptep, old);
+		return -EBUSY;
+	}
+	if (pte_dirty(old))
+		folio_mark_dirty(folio);
+	old = pte_mkclean(pte_wrprotect(old));
+	set_pte_at(vma->vm_mm, addr, ptep, old);
+	*entry = old;
+	return 0;
+}
+
+/* Make the pte of @page at @addr read-only and clean; report its value. */
+static int ksm_merge_wrprotect(struct vm_area_struct *vma, struct page *page,
+			       unsigned long addr, pte_t *orig)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct mmu_notifier_range range;
+	spinlock_t *ptl;
+	pte_t *ptep, entry;
+	int err = -EFAULT;
+
+	VM_WARN_ON_ONCE(!folio_test_locked(page_folio(page)));
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, addr,
+				addr + PAGE_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+	ptep = ksm_merge_map_pte(mm, addr, &ptl);
+	if (!ptep)
+		goto out;
+	entry = ptep_get(ptep);
+	if (pte_present(entry) && pte_pfn(entry) == page_to_pfn(page)) {
+		err = 0;
+		if (pte_write(entry) || pte_dirty(entry) ||
+		    PageAnonExclusive(page))
+			err = ksm_merge_seal_pte(vma, page, addr, ptep, &entry);
+		*orig = entry;
+	}
+	pte_unmap_unlock(ptep, ptl);
+out:
+	mmu_notifier_invalidate_range_end(&range);
+	return err;
+}
+
+/* The pte that maps @kpage (a KSM page or the zero page) at @addr. */
+static pte_t ksm_merge_new_pte(struct vm_area_struct *vma, struct page *kpage,
+			       unsigned long addr, pte_t orig)
+{
+	struct folio *kfolio = page_folio(kpage);
+	pte_t pte;
+
+	if (is_zero_pfn(page_to_pfn(kpage))) {
+		/* Dirty marks it as ours: see is_ksm_zero_pte(). */
+		pte = pte_mkdirty(pte_mkspecial(pfn_pte(page_to_pfn(kpage),
+							vma->vm_page_prot)));
+		ksm_map_zero_page(vma->vm_mm);
+		/* The zero page is not an anonymous page of this mm. */
+		dec_mm_counter(vma->vm_mm, MM_ANONPAGES);
+	} else {
+		folio_get(kfolio);
+		folio_add_anon_rmap_pte(kfolio, kpage, vma, addr, RMAP_NONE);
+		pte = mk_pte(kpage, vma->vm_page_prot);
+	}
+	if (pte_uffd_wp(orig))
+		pte = pte_mkuffd_wp(pte);
+	return pte;
+}
+
+/* Point the write-protected pte of @page at @kpage if it did not change. */
+static int ksm_merge_replace(struct vm_area_struct *vma, struct page *page,
+			     struct page *kpage, unsigned long addr, pte_t orig)
+{
+	struct folio *folio = page_folio(page);
+	struct mm_struct *mm = vma->vm_mm;
+	struct mmu_notifier_range range;
+	spinlock_t *ptl;
+	pte_t *ptep;
+	int err = -EFAULT;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, addr,
+				addr + PAGE_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+	ptep = ksm_merge_map_pte(mm, addr, &ptl);
+	if (!ptep)
+		goto out;
+	if (pte_same(ptep_get(ptep), orig)) {
+		VM_WARN_ON_ONCE(PageAnonExclusive(page));
+		flush_cache_page(vma, addr, pte_pfn(orig));
+		/* Both pages are read-only with the same contents. */
+		ptep_clear_flush(vma, addr, ptep);
+		set_pte_at(mm, addr, ptep,
+			   ksm_merge_new_pte(vma, kpage, addr, orig));
+		folio_remove_rmap_pte(folio, page, vma);
+		if (!folio_mapped(folio))
+			folio_free_swap(folio);
+		folio_put(folio);
+		err = 0;
+	}
+	pte_unmap_unlock(ptep, ptl);
+out:
+	mmu_notifier_invalidate_range_end(&range);
+	return err;
+}
+
+/*
+ * Take the mmap lock and the folio lock of @page, mapped at @addr in the
+ * mm of @slot; split a large folio (KSM pages are small) and write-protect
+ * the pte. On success both locks stay held: see ksm_merge_finish().
+ */
+static int ksm_merge_prepare(struct ksm_mm *slot, unsigned long addr,
+			     struct page *page, struct vm_area_struct **vmap,
+			     pte_t *orig)
+{
+	struct vm_area_struct *vma;
+	struct folio *folio;
+	int err = -EFAULT;
+
+	mmap_read_lock(slot->mm);
+	vma = ksm_merge_find_vma(slot, addr);
+	if (!vma)
+		goto unlock_mm;
+	folio = page_folio(page);
+	err = -EAGAIN;
+	if (!folio_test_anon(folio) || folio_test_ksm(folio) ||
+	    !folio_trylock(folio))
+		goto unlock_mm;
+	err = 0;
+	/* The lock and our reference stay with the folio of @page. */
+	if (folio_test_large(folio))
+		err = split_huge_page(page);
+	if (!err)
+		err = ksm_merge_wrprotect(vma, page, addr, orig);
+	if (!err) {
+		*vmap = vma;
+		return 0;
+	}
+	folio_unlock(page_folio(page));
+unlock_mm:
+	mmap_read_unlock(slot->mm);
+	return err;
+}
+
+static void ksm_merge_finish(struct ksm_mm *slot, struct page *page)
+{
+	folio_unlock(page_folio(page));
+	mmap_read_unlock(slot->mm);
+}
+
+/* Record that @item now maps the KSM page of @node; room is reserved. */
+static void ksm_merge_link(struct ksm_item *item, struct vm_area_struct *vma,
+			   unsigned long addr, struct ksm_stable_node *node)
+{
+	get_anon_vma(vma->anon_vma);
+	item->anon_vma = vma->anon_vma;
+	item->node = node;
+	ksm_item_set_nr(item, linear_page_index(vma, addr));
+	ksm_item_set_state(item, KSM_ITEM_MERGED);
+	ksm_item_assign(item, KSM_ITEM_VOLATILE, false);
+	WARN_ON_ONCE(ksm_node_add_map(node, item));
+	item->owner->mm->ksm_merging_pages++;
+}
+
+/* Compare under both folio locks and replace; @kfolio is locked. */
+static int ksm_merge_replace_checked(struct vm_area_struct *vma,
+				     struct page *page, struct folio *kfolio,
+				     struct ksm_stable_node *node,
+				     unsigned long addr, pte_t orig)
+{
+	struct page *kpage = folio_page(kfolio, 0);
+
+	if (folio_ksm_node(kfolio) != node || !ksm_node_has_room(node))
+		return -EAGAIN;
+	if (!pages_identical(page, kpage))
+		return -EINVAL;
+	return ksm_merge_replace(vma, page, kpage, addr, orig);
+}
+
+/**
+ * ksm_merge_into_node - map the KSM page of a node in place of a page
+ * @item: the item of the page; idle.
+ * @addr: where the page is mapped.
+ * @page: the page, with a reference on its folio.
+ * @node: the stable node.
+ * @kfolio: the KSM folio of @node, with a reference held.
+ *
+ * Return: 0 if @item now maps the KSM page, else an error.
+ */
+int ksm_merge_into_node(struct ksm_item *item, unsigned long addr,
+			struct page *page, struct ksm_stable_node *node,
+			struct folio *kfolio)
+{
+	struct ksm_mm *slot = item->owner;
+	struct vm_area_struct *vma;
+	pte_t orig;
+	int err;
+
+	lockdep_assert_held(&ksm_lock);
+	err = ksm_node_reserve(node);
+	if (!err)
+		err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
+	if (err)
+		goto out;
+	if (folio_trylock(kfolio)) {
+		err = ksm_merge_replace_checked(vma, page, kfolio, node, addr,
+						orig);
+		if (!err)
+			ksm_merge_link(item, vma, addr, node);
+		folio_unlock(kfolio);
+	} else {
+		err = -EAGAIN;
+	}
+	ksm_merge_finish(slot, page);
+out:
+	trace_ksm_merge_with_ksm_page(kfolio, page_to_pfn(page), item,
+				      slot->mm, err);
+	return err;
+}
+
+/* Turn @page itself into the KSM page of @node, without moving it. */
+static int ksm_merge_make_ksm(struct ksm_item *item, unsigned long addr,
+			      struct page *page, struct ksm_stable_node *node)
+{
+	struct ksm_mm *slot = item->owner;
+	struct vm_area_struct *vma;
+	struct folio *folio;
+	pte_t orig;
+	int err;
+
+	err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
+	if (!err) {
+		folio = page_folio(page);
+		node->kpfn = folio_pfn(folio);
+		/* Read-only and locked: from now on a KSM folio. */
+		WRITE_ONCE(folio->mapping,
+			   (void *)((unsigned long)node | PAGE_MAPPING_KSM));
+		ksm_merge_link(item, vma, addr, node);
+		ksm_merge_finish(slot, page);
+	}
+	trace_ksm_merge_one_page(page_to_pfn(page), item, slot->mm, err);
+	return err;
+}
+
+/* The second half of a pair failed: give the first its own page back. */
+static void ksm_merge_undo(struct ksm_item *item, unsigned long addr)
+{
+	struct ksm_mm *slot = item->owner;
+	struct vm_area_struct *vma;
+
+	mmap_read_lock(slot->mm);
+	vma = ksm_merge_find_vma(slot, addr);
+	if (vma)
+		ksm_merge_break_range(vma, addr, addr + PAGE_SIZE);
+	mmap_read_unlock(slot->mm);
+	ksm_merge_unlink(item, addr);
+}
+
+/**
+ * ksm_merge_pair - merge two identical pages into a new KSM page
+ * @item: the item of @page; idle, hashed.
+ * @addr: where @page is mapped.
+ * @page: the page being scanned, with a reference on its folio.
+ * @other: the item of @opage, taken out of the unstable index.
+ * @opage: the identical page, with a reference on its folio.
+ *
+ * @page becomes the KSM page, then @opage is merged into it. The stable
+ * node enters the stable index only once both share it.
+ *
+ * Return: 0 on success, else an error and nothing is merged.
+ */
+int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
+		   struct page *page, struct ksm_item *other,
+		   struct page *opage)
+{
+	struct ksm_stable_node *node;
+	struct folio *kfolio;
+	int err;
+
+	lockdep_assert_held(&ksm_lock);
+	node = ksm_node_alloc();
+	if (!node)
+		return -ENOMEM;
+	node->hash = item->hash;
+	node->domain = ksm_index_domain(page_folio(page));
+	err = ksm_merge_make_ksm(item, addr, page, node);
+	if (err) {
+		ksm_node_free(node);
+		return err;
+	}
+	kfolio = page_folio(page);
+	err = ksm_merge_into_node(other, ksm_item_nr(other) << PAGE_SHIFT,
+				  opage, node, kfolio);
+	if (!err) {
+		ksm_index_stable_insert(node, kfolio);
+		return 0;
+	}
+	ksm_merge_undo(item, addr);
+	return err;
+}
+
+/**
+ * ksm_merge_zero - map the zero page in place of an empty page
+ * @item: the item of the page; the caller frees it on success.
+ * @addr: where the page is mapped.
+ * @page: the page, with a reference on its folio.
+ *
+ * Return: 0 if the zero page is now mapped at @addr, else an error.
+ */
+int ksm_merge_zero(struct ksm_item *item, unsigned long addr,
+		   struct page *page)
+{
+	struct ksm_mm *slot = item->owner;
+	struct page *zero = ZERO_PAGE(addr);
+	struct vm_area_struct *vma;
+	pte_t orig;
+	int err;
+
+	err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
+	if (!err) {
+		err = -EINVAL;
+		if (pages_identical(page, zero))
+			err = ksm_merge_replace(vma, page, zero, addr, orig);
+		ksm_merge_finish(slot, page);
+	}
+	trace_ksm_merge_one_page(page_to_pfn(page), item, slot->mm, err);
+	return err;
+}
+
+/**
+ * ksm_merge_adopt - track a mapping of a KSM page that ksmd did not make
+ * @item: the idle item of the mapping (a fork child's, say).
+ * @addr: where @kfolio is mapped.
+ * @kfolio: the KSM folio, with a reference held.
+ *
+ * Return: 0 if @item now lists the mapping, else an error.
+ */
+int ksm_merge_adopt(struct ksm_item *item, unsigned long addr,
+		    struct folio *kfolio)
+{
+	struct ksm_mm *slot = item->owner;
+	struct ksm_stable_node *node;
+	struct vm_area_struct *vma;
+	int err = -EFAULT;
+
+	lockdep_assert_held(&ksm_lock);
+	mmap_read_lock(slot->mm);
+	vma = ksm_merge_find_vma(slot, addr);
+	if (vma && folio_trylock(kfolio)) {
+		node = folio_ksm_node(kfolio);
+		err = node ? ksm_node_reserve(node) : -EAGAIN;
+		if (!err)
+			ksm_merge_link(item, vma, addr, node);
+		folio_unlock(kfolio);
+	}
+	mmap_read_unlock(slot->mm);
+	return err;
+}
+
+/* Lock the KSM folio of @node, following migrations; NULL if stale. */
+static struct folio *ksm_merge_lock_node(struct ksm_stable_node *node)
+{
+	struct folio *kfolio;
+
+	for (;;) {
+		kfolio = ksm_node_get_folio(node);
+		if (!kfolio)
+			return NULL;
+		if (IS_ERR(kfolio)) {
+			schedule_timeout_uninterruptible(1);
+			continue;
+		}
+		folio_lock(kfolio);
+		if (folio_ksm_node(kfolio) == node)
+			return kfolio;
+		folio_unlock(kfolio);
+		folio_put(kfolio);
+	}
+}
+
+/**
+ * ksm_merge_unlink - forget that an item maps a KSM page
+ * @item: a merged item.
+ * @addr: its virtual address.
+ *
+ * The item becomes idle and volatile: its page was merged and is not any
+ * more, so it must look stable again before it is merged again. A stable
+ * node left without mappings is retired.
+ */
+void ksm_merge_unlink(struct ksm_item *item, unsigned long addr)
+{
+	struct ksm_stable_node *node = item->node;
+	struct anon_vma *anon_vma = item->anon_vma;
+	struct folio *kfolio;
+
+	lockdep_assert_held(&ksm_lock);
+	kfolio = ksm_merge_lock_node(node);
+	ksm_node_del_map(node, item);
+	item->owner->mm->ksm_merging_pages--;
+	trace_ksm_remove_rmap_item(node->kpfn, item, item->owner->mm);
+	item->chain_next = NULL;
+	item->hash = node->hash;
+	item->round = 0;
+	ksm_item_set_nr(item, addr >> PAGE_SHIFT);
+	ksm_item_set_state(item, KSM_ITEM_IDLE);
+	ksm_item_assign(item, KSM_ITEM_VOLATILE | KSM_ITEM_HASHED, true);
+	if (!node->nr_maps)
+		ksm_node_retire(node, kfolio);
+	if (kfolio) {
+		folio_unlock(kfolio);
+		folio_put(kfolio);
+	}
+	put_anon_vma(anon_vma);
+}
+
+static bool ksm_merge_pte_shared(struct vm_area_struct *vma,
+				 unsigned long addr, pte_t pte)
+{
+	struct page *page;
+	swp_entry_t entry;
+
+	if (pte_present(pte)) {
+		if (is_ksm_zero_pte(pte))
+			return true;
+		page = vm_normal_page(vma, addr, pte);
+		return page && folio_test_ksm(page_folio(page));
+	}
+	if (pte_none(pte))
+		return false;
+	/* The fault waits for a migration to end, then unshares. */
+	entry = pte_to_swp_entry(pte);
+	return is_migration_entry(entry) &&
+	       folio_test_ksm(pfn_swap_entry_folio(entry));
+}
+
+static int ksm_merge_break_pmd(pmd_t *pmd, unsigned long addr,
+			       unsigned long end, struct mm_walk *walk)
+{
+	unsigned long *found = walk->private;
+	pmd_t pmdval = pmdp_get_lockless(pmd);
+	pte_t *start, *pte;
+	spinlock_t *ptl;
+	int ret = 0;
+
+	/* KSM pages are never mapped by a huge pmd. */
+	if (pmd_none(pmdval) || !pmd_present(pmdval) || pmd_trans_huge(pmdval))
+		return 0;
+	start = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
+	if (!start) {
+		walk->action = ACTION_AGAIN;
+		return 0;
+	}
+	for (pte = start; addr < end; addr += PAGE_SIZE, pte++) {
+		if (ksm_merge_pte_shared(walk->vma, addr, ptep_get(pte))) {
+			*found = addr;
+			ret = 1;
+			break;
+		}
+	}
+	pte_unmap_unlock(start, ptl);
+	return ret;
+}
+
+static const struct mm_walk_ops ksm_merge_break_ops = {
+	.pmd_entry	= ksm_merge_break_pmd,
+	.walk_lock	= PGWALK_RDLOCK,
+};
+
+/**
+ * ksm_merge_break_range - give a range private copies of its KSM pages
+ * @vma: the VMA; its mmap lock is held.
+ * @start: start of the range, in @vma.
+ * @end: end of the range, in @vma.
+ *
+ * Walks only the populated page tables, and faults with FAULT_FLAG_UNSHARE
+ * where a KSM page or a KSM zero page is mapped.
+ *
+ * Return: 0, -ENOMEM, or -ERESTARTSYS if a signal is pending.
+ */
+int ksm_merge_break_range(struct vm_area_struct *vma, unsigned long start,
+			  unsigned long end)
+{
+	unsigned long addr = start, found = 0, last = -1UL;
+	unsigned int tries = 0;
+	vm_fault_t ret;
+	int err;
+
+	mmap_assert_locked(vma->vm_mm);
+	while (addr < end) {
+		err = walk_page_range_vma(vma, addr, end, &ksm_merge_break_ops,
+					  &found);
+		if (err <= 0)
+			return err;
+		if (signal_pending(current))
+			return -ERESTARTSYS;
+		ret = handle_mm_fault(vma, found,
+				      FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE,
+				      NULL);
+		if (ret & VM_FAULT_OOM)
+			return -ENOMEM;
+		tries = found == last ? tries + 1 : 0;
+		last = found;
+		addr = found;
+		if ((ret & VM_FAULT_ERROR) || tries >= KSM_BREAK_TRIES)
+			addr += PAGE_SIZE;
+		cond_resched();
+	}
+	return 0;
+}

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KSM pages seen from the rest of mm: rmap walks, migration, memory
+ * failure and swap-in.
+ *
+ * A KSM folio has no anon_vma of its own: its ->mapping points to its
+ * stable node, whose mapping array lists the tracked mappings. Each of
+ * them records the anon_vma and the linear page offset it was merged at,
+ * so the VMAs that may map it are found in the anon_vma interval tree at
+ * exactly that offset, fork children included. The caller holds the folio
+ * lock, which keeps the mapping array still.
+ */
+
+#include <linux/memcontrol.h>
+#include <linux/sched/signal.h>
+#include <linux/swap.h>
+
+#include "internal.h"
+#include "ksm_internal.h"
+
+static bool ksm_rmap_lock(struct anon_vma *anon_vma,
+			  struct rmap_walk_control *rwc)
+{
+	if (!rwc->try_lock) {
+		anon_vma_lock_read(anon_vma);
+		return true;
+	}
+	if (anon_vma_trylock_read(anon_vma))
+		return true;
+	rwc->contended = true;
+	return false;
+}
+
+/*
+ * Visit the VMAs that may map the page of @item: in the first pass those
+ * of the item's own mm, in the second those of other mms (fork children).
+ * Returns false when the walk must stop.
+ */
+static bool ksm_rmap_walk_item(struct folio *folio, struct ksm_item *item,
+			       bool others, struct rmap_walk_control *rwc)
+{
+	struct anon_vma *anon_vma = item->anon_vma;
+	pgoff_t pgoff = ksm_item_nr(item);
+	struct vm_area_struct *vma;
+	struct anon_vma_chain *avc;
+	unsigned long addr;
+	bool more = true;
+
+	cond_resched();
+	if (!ksm_rmap_lock(anon_vma, rwc))
+		return false;
+	anon_vma_interval_tree_foreach(avc, &anon_vma->rb_root, pgoff, pgoff) {
+		vma = avc->vma;
+		cond_resched();
+		if ((vma->vm_mm != item->owner->mm) != others)
+			continue;
+		addr = vma_address(vma, pgoff, 1);
+		if (addr == -EFAULT)
+			continue;
+		if (rwc->invalid_vma && rwc->invalid_vma(vma, rwc->arg))
+			continue;
+		if (!rwc->rmap_one(folio, vma, addr, rwc->arg) ||
+		    (rwc->done && rwc->done(folio))) {
+			more = false;
+			break;
+		}
+	}
+	anon_vma_unlock_read(anon_vma);
+	return more;
+}
+
+/**
+ * rmap_walk_ksm - call rwc->rmap_one() for every mapping of a KSM folio
+ * @folio: the KSM folio, locked.
+ * @rwc: the walk control.
+ */
+void rmap_walk_ksm(struct folio *folio, struct rmap_walk_control *rwc)
+{
+	struct ksm_stable_node *node;
+	unsigned int i;
+	int pass;
+
+	VM_WARN_ON_ONCE_FOLIO(!folio_test_ksm(folio), folio);
+	VM_WARN_ON_ONCE_FOLIO(!folio_test_locked(folio), folio);
+	node = folio_ksm_node(folio);
+	if (!node)
+		return;
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < node->nr_maps; i++) {
+			if (!ksm_rmap_walk_item(folio, node->maps[i], pass,
+						rwc))
+				return;
+		}
+	}
+}
+
+/**
+ * folio_migrate_ksm - the stable node follows its folio to a new one
+ * @newfolio: the destination, locked, whose ->mapping is already copied.
+ * @folio: the source, locked.
+ */
+void folio_migrate_ksm(struct folio *newfolio, struct folio *folio)
+{
+	struct ksm_stable_node *node = folio_ksm_node(folio);
+
+	VM_WARN_ON_ONCE_FOLIO(!folio_test_locked(folio), folio);
+	VM_WARN_ON_ONCE_FOLIO(!folio_test_locked(newfolio), newfolio);
+	if (!node)
+		return;
+	VM_WARN_ON_ONCE_FOLIO(folio_ksm_node(newfolio) != node, newfolio);
+	WRITE_ONCE(node->kpfn, folio_pfn(newfolio));
+	/*
+	 * ksm_node_get_folio() reads ->mapping then kpfn: publish the new
+	 * pfn before the old folio stops pointing to the node.
+	 */
+	smp_wmb();
+	WRITE_ONCE(folio->mapping, NULL);
+}
+
+/* Queue for killing every task that maps the page of @item. */
+static void ksm_rmap_collect_item(struct ksm_item *item, struct page *page,
+				  struct list_head *to_kill, int force_early)
+{
+	struct anon_vma *anon_vma = item->anon_vma;
+	pgoff_t pgoff = ksm_item_nr(item);
+	struct task_struct *tsk, *t;
+	struct anon_vma_chain *avc;
+	unsigned long addr;
+
+	anon_vma_lock_read(anon_vma);
+	rcu_read_lock();
+	for_each_process(tsk) {
+		t = task_early_kill(tsk, force_early);
+		if (!t)
+			continue;
+		anon_vma_interval_tree_foreach(avc, &anon_vma->rb_root, pgoff,
+					       pgoff) {
+			if (avc->vma->vm_mm != t->mm)
+				continue;
+			addr = vma_address(avc->vma, pgoff, 1);
+			if (addr != -EFAULT)
+				add_to_kill_ksm(t, page, avc->vma, to_kill,
+						addr);
+		}
+	}
+	rcu_read_unlock();
+	anon_vma_unlock_read(anon_vma);
+}
+
+/**
+ * collect_procs_ksm - find the tasks to kill for a poisoned KSM page
+ * @folio: the KSM folio, locked.
+ * @page: the poisoned page.
+ * @to_kill: list the tasks are added to.
+ * @force_early: kill tasks now even if they did not ask for early kill.
+ */
+void collect_procs_ksm(struct folio *folio, struct page *page,
+		       struct list_head *to_kill, int force_early)
+{
+	struct ksm_stable_node *node = folio_ksm_node(folio);
+	unsigned int i;
+
+	if (!node)
+		return;
+	for (i = 0; i < node->nr_maps; i++)
+		ksm_rmap_collect_item(node->maps[i], page, to_kill,
+				      force_early);
+}
+
+/* Can the swap-in fault map this folio at @addr of @vma as it is? */
+static bool ksm_rmap_needs_copy(struct folio *folio,
+				struct vm_area_struct *vma, unsigned long addr)
+{
+	struct anon_vma *anon_vma;
+
+	if (folio_test_large(folio))
+		return false;
+	/* While everything is unshared, KSM pages must not come back. */
+	if (folio_test_ksm(folio))
+		return READ_ONCE(ksm_tun.run) == KSM_RUN_UNMERGE;
+	anon_vma = folio_anon_vma(folio);
+	if (!anon_vma)
+		return false;
+	return folio->index != linear_page_index(vma, addr) ||
+	       anon_vma->root != vma->anon_vma->root;
+}
+
+/**
+ * ksm_might_need_to_copy - a copy of a swapped-in folio, if it needs one
+ * @folio: the folio found in the swap cache, locked.
+ * @vma: the VMA of the fault.
+ * @addr: the address of the fault.
+ *
+ * Return: @folio if it can be mapped as it is, a new locked copy, NULL
+ * when out of memory, or ERR_PTR(-EHWPOISON) for a poisoned page.
+ */
+struct folio *ksm_might_need_to_copy(struct folio *folio,
+				     struct vm_area_struct *vma,
+				     unsigned long addr)
+{
+	struct page *page = folio_page(folio, 0);
+	struct folio *copy;
+
+	if (!ksm_rmap_needs_copy(folio, vma, addr))
+		return folio;
+	if (PageHWPoison(page))
+		return ERR_PTR(-EHWPOISON);
+	/* do_swap_page() reports a failed read itself. */
+	if (!folio_test_uptodate(folio))
+		return folio;
+	copy = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0, vma, addr, false);
+	if (copy && mem_cgroup_charge(copy, vma->vm_mm, GFP_KERNEL)) {
+		folio_put(copy);
+		copy = NULL;
+	}
+	if (!copy)
+		return NULL;
+	if (copy_mc_user_highpage(folio_page(copy, 0), page, addr, vma)) {
+		folio_put(copy);
+		return ERR_PTR(-EHWPOISON);
+	}
+	folio_set_dirty(copy);
+	__folio_mark_uptodate(copy);
+	__folio_set_locked(copy);
+	count_vm_event(KSM_SWPIN_COPY);
+	return copy;
+}

@@ -1,0 +1,591 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The KSM scan cursor and the ksmd thread.
+ *
+ * ksmd walks the registered address spaces one after the other, in
+ * batches of pages_to_scan pages. For each batch it walks the populated
+ * page tables of mergeable VMAs from the cursor on, under the mmap lock,
+ * and picks up to KSM_SCAN_BATCH present anonymous pages with a reference
+ * on each; then it drops the mmap lock and looks at the pages one by one.
+ * Items whose pages were not met by the walk (unmapped, swapped out, VMA
+ * gone or no longer mergeable) are freed as the cursor passes them.
+ *
+ * A page met for the first time is looked up in the stable index, then in
+ * the unstable index, and inserted there if nothing matched: identical
+ * pages merge in the first round that sees them. Only pages marked
+ * volatile have to keep the same sample hash over two rounds first.
+ */
+
+#include <linux/freezer.h>
+#include <linux/kthread.h>
+#include <linux/oom.h>
+#include <linux/pagewalk.h>
+#include <linux/swap.h>
+#include <trace/events/ksm.h>
+
+#include "ksm_internal.h"
+
+#define KSM_SCAN_BATCH		64
+
+/**
+ * struct ksm_scan_pick - a page picked up by the page table walk
+ * @addr: its address.
+ * @page: the page with a reference on its folio, or NULL for a page of a
+ *	large folio: that one is looked up again when its turn comes, so
+ *	that no extra references stop the folio from being split.
+ */
+struct ksm_scan_pick {
+	unsigned long addr;
+	struct page *page;
+};
+
+/**
+ * struct ksm_scan_batch - pages picked up by one walk
+ * @nr: pages picked.
+ * @max: most pages to pick.
+ * @next: where the walk stopped; the cursor moves there.
+ * @picks: the pages, in address order.
+ */
+struct ksm_scan_batch {
+	unsigned int nr;
+	unsigned int max;
+	unsigned long next;
+	struct ksm_scan_pick picks[KSM_SCAN_BATCH];
+};
+
+/**
+ * struct ksm_cursor - where ksmd is
+ * @slot: the mm being scanned, NULL between rounds. Changed under both
+ *	ksm_lock and ksm_mm_lock, so either is enough to read it.
+ * @addr: next address to look at in it; under ksm_lock.
+ */
+struct ksm_cursor {
+	struct ksm_mm *slot;
+	unsigned long addr;
+};
+
+static struct ksm_cursor ksm_cursor;
+static struct ksm_scan_batch ksm_batch;
+static struct kmem_cache *ksm_item_cache;
+static struct task_struct *ksmd_task;
+static u32 ksm_zero_hash;
+
+/**
+ * ksm_scan_is_cursor - is ksmd working on this mm?
+ * @slot: the mm; ksm_mm_lock is held.
+ *
+ * Return: true if the cursor is on @slot.
+ */
+bool ksm_scan_is_cursor(struct ksm_mm *slot)
+{
+	lockdep_assert_held(&ksm_mm_lock);
+	return ksm_cursor.slot == slot;
+}
+
+/**
+ * ksm_item_alloc - start tracking the page at an address
+ * @slot: the mm.
+ * @addr: the address; no item exists for it.
+ *
+ * Return: the new idle item, or NULL when out of memory.
+ */
+struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr)
+{
+	struct ksm_item *item;
+
+	lockdep_assert_held(&ksm_lock);
+	item = kmem_cache_zalloc(ksm_item_cache, GFP_KERNEL | __GFP_NOWARN);
+	if (!item)
+		return NULL;
+	item->owner = slot;
+	ksm_item_set_nr(item, addr >> PAGE_SHIFT);
+	if (xa_err(xa_store(&slot->items, addr >> PAGE_SHIFT, item,
+			    GFP_KERNEL))) {
+		kmem_cache_free(ksm_item_cache, item);
+		return NULL;
+	}
+	slot->mm->ksm_rmap_items++;
+	ksm_stat_add(items, 1);
+	return item;
+}
+
+/**
+ * ksm_item_free - stop tracking the page at an address
+ * @slot: the mm.
+ * @addr: the address.
+ * @item: its item, unlinked from wherever it is first.
+ */
+void ksm_item_free(struct ksm_mm *slot, unsigned long addr,
+		   struct ksm_item *item)
+{
+	lockdep_assert_held(&ksm_lock);
+	if (ksm_item_state(item) == KSM_ITEM_MERGED)
+		ksm_merge_unlink(item, addr);
+	else if (ksm_item_state(item) == KSM_ITEM_UNSTABLE)
+		ksm_index_unstable_erase(item);
+	xa_erase(&slot->items, addr >> PAGE_SHIFT);
+	slot->mm->ksm_rmap_items--;
+	ksm_stat_add(items, -1);
+	kmem_cache_free(ksm_item_cache, item);
+}
+
+/* Free the items of @slot in [@from, @to): their pages were not met. */
+static void ksm_scan_prune(struct ksm_mm *slot, unsigned long from,
+			   unsigned long to)
+{
+	struct ksm_item *item;
+	unsigned long index;
+
+	if (from >= to)
+		return;
+	xa_for_each_range(&slot->items, index, item, from >> PAGE_SHIFT,
+			  (to >> PAGE_SHIFT) - 1)
+		ksm_item_free(slot, index << PAGE_SHIFT, item);
+}
+
+/**
+ * ksm_scan_drop_items - free all items of an mm
+ * @slot: the mm.
+ */
+void ksm_scan_drop_items(struct ksm_mm *slot)
+{
+	struct ksm_item *item;
+	unsigned long index;
+
+	xa_for_each(&slot->items, index, item) {
+		ksm_item_free(slot, index << PAGE_SHIFT, item);
+		cond_resched();
+	}
+}
+
+static int ksm_scan_test_walk(unsigned long start, unsigned long end,
+			      struct mm_walk *walk)
+{
+	struct vm_area_struct *vma = walk->vma;
+
+	return !(vma->vm_flags & VM_MERGEABLE) || !vma->anon_vma;
+}
+
+static bool ksm_scan_add(struct ksm_scan_batch *batch, unsigned long addr,
+			 struct page *page)
+{
+	if (batch->nr == batch->max) {
+		batch->next = addr;
+		return false;
+	}
+	batch->picks[batch->nr].addr = addr;
+	batch->picks[batch->nr].page = page;
+	batch->nr++;
+	return true;
+}
+
+/* A huge pmd: pick its subpages, to be looked up one at a time. */
+static int ksm_scan_huge_pmd(pmd_t *pmd, unsigned long addr,
+			     unsigned long end, struct mm_walk *walk)
+{
+	spinlock_t *ptl = pmd_trans_huge_lock(pmd, walk->vma);
+	int ret = 0;
+
+	if (!ptl) {
+		walk->action = ACTION_AGAIN;
+		return 0;
+	}
+	if (!is_huge_zero_pmd(*pmd) && PageAnon(pmd_page(*pmd))) {
+		for (; addr < end; addr += PAGE_SIZE) {
+			if (!ksm_scan_add(walk->private, addr, NULL)) {
+				ret = 1;
+				break;
+			}
+		}
+	}
+	spin_unlock(ptl);
+	return ret;
+}
+
+static struct page *ksm_scan_pte_page(struct vm_area_struct *vma,
+				      unsigned long addr, pte_t pte)
+{
+	struct page *page;
+
+	if (!pte_present(pte))
+		return NULL;
+	page = vm_normal_page(vma, addr, pte);
+	if (!page || !PageAnon(page))
+		return NULL;
+	return page;
+}
+
+static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
+			      unsigned long end, struct mm_walk *walk)
+{
+	pmd_t pmdval = pmdp_get_lockless(pmd);
+	struct folio *folio;
+	struct page *page;
+	pte_t *start, *pte;
+	spinlock_t *ptl;
+	int ret = 0;
+
+	if (pmd_trans_huge(pmdval))
+		return ksm_scan_huge_pmd(pmd, addr, end, walk);
+	if (pmd_none(pmdval) || !pmd_present(pmdval))
+		return 0;
+	start = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
+	if (!start) {
+		walk->action = ACTION_AGAIN;
+		return 0;
+	}
+	for (pte = start; addr < end; addr += PAGE_SIZE, pte++) {
+		page = ksm_scan_pte_page(walk->vma, addr, ptep_get(pte));
+		if (!page)
+			continue;
+		folio = page_folio(page);
+		if (!ksm_scan_add(walk->private, addr,
+				  folio_test_large(folio) ? NULL : page)) {
+			ret = 1;
+			break;
+		}
+		if (!folio_test_large(folio))
+			folio_get(folio);
+	}
+	pte_unmap_unlock(start, ptl);
+	return ret;
+}
+
+static const struct mm_walk_ops ksm_scan_walk_ops = {
+	.test_walk	= ksm_scan_test_walk,
+	.pmd_entry	= ksm_scan_pmd_entry,
+	.walk_lock	= PGWALK_RDLOCK,
+};
+
+/* Pick up to @max pages of the cursor's mm, from the cursor on. */
+static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
+			     unsigned int max)
+{
+	struct mm_struct *mm = slot->mm;
+	unsigned long end = mm->task_size;
+	int ret = 0;
+
+	batch->nr = 0;
+	batch->max = max;
+	mmap_read_lock(mm);
+	if (!ksm_mm_gone(slot) && ksm_cursor.addr < end)
+		ret = walk_page_range(mm, ksm_cursor.addr, end,
+				      &ksm_scan_walk_ops, batch);
+	if (ret != 1)
+		batch->next = end;
+	mmap_read_unlock(mm);
+}
+
+/* Did the page change since the item last saw it? Then wait a round. */
+static bool ksm_scan_settled(struct ksm_item *item, u32 hash)
+{
+	bool changed = ksm_item_test(item, KSM_ITEM_HASHED) &&
+		       item->hash != hash;
+
+	item->hash = hash;
+	ksm_item_assign(item, KSM_ITEM_HASHED, true);
+	ksm_item_assign(item, KSM_ITEM_VOLATILE, changed);
+	return !changed;
+}
+
+/* Unlink @item before a new look; false if it still maps @folio merged. */
+static bool ksm_scan_release(struct ksm_item *item, unsigned long addr,
+			     struct folio *folio)
+{
+	switch (ksm_item_state(item)) {
+	case KSM_ITEM_MERGED:
+		if (folio_ksm_node(folio) == item->node)
+			return false;
+		ksm_merge_unlink(item, addr);
+		break;
+	case KSM_ITEM_UNSTABLE:
+		ksm_index_unstable_erase(item);
+		break;
+	case KSM_ITEM_IDLE:
+		break;
+	}
+	return true;
+}
+
+static bool ksm_scan_try_stable(struct ksm_item *item, unsigned long addr,
+				struct page *page, struct ksm_index_key key)
+{
+	struct ksm_stable_node *node;
+	struct folio *kfolio;
+	int err;
+
+	node = ksm_index_stable_find(key, page, &kfolio);
+	if (!node)
+		return false;
+	err = ksm_merge_into_node(item, addr, page, node, kfolio);
+	folio_put(kfolio);
+	return !err;
+}
+
+static void ksm_scan_try_unstable(struct ksm_item *item, unsigned long addr,
+				  struct page *page, struct ksm_index_key key)
+{
+	struct ksm_item *other;
+	struct page *opage;
+
+	other = ksm_index_unstable_find(key, item, page, &opage);
+	if (!other) {
+		ksm_index_unstable_insert(item, key);
+		return;
+	}
+	ksm_index_unstable_erase(other);
+	ksm_merge_pair(item, addr, page, other, opage);
+	folio_put(page_folio(opage));
+}
+
+/* Decide what to do with one page and its item. */
+static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
+			  unsigned long addr, struct page *page)
+{
+	struct folio *folio = page_folio(page);
+	struct ksm_index_key key;
+
+	if (!ksm_scan_release(item, addr, folio))
+		return;
+	if (folio_test_ksm(folio)) {
+		ksm_merge_adopt(item, addr, folio);
+		return;
+	}
+	key.hash = ksm_index_page_hash(page);
+	if (!ksm_scan_settled(item, key.hash))
+		return;
+	key.domain = ksm_index_domain(folio);
+	if (READ_ONCE(ksm_tun.use_zero_pages) && key.hash == ksm_zero_hash &&
+	    !ksm_merge_zero(item, addr, page)) {
+		ksm_item_free(slot, addr, item);
+		return;
+	}
+	if (ksm_scan_try_stable(item, addr, page, key))
+		return;
+	ksm_scan_try_unstable(item, addr, page, key);
+}
+
+static void ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick)
+{
+	struct page *page = pick->page;
+	struct ksm_item *item;
+
+	if (!page && !ksm_merge_get_folio(slot, pick->addr, &page))
+		return;
+	item = xa_load(&slot->items, pick->addr >> PAGE_SHIFT);
+	if (!item)
+		item = ksm_item_alloc(slot, pick->addr);
+	if (item)
+		ksm_scan_page(slot, item, pick->addr, page);
+	folio_put(page_folio(page));
+	ksm_stat_add(pages_scanned, 1);
+}
+
+static void ksm_scan_process(struct ksm_mm *slot, struct ksm_scan_batch *batch)
+{
+	unsigned long from = ksm_cursor.addr;
+	unsigned int i;
+
+	for (i = 0; i < batch->nr; i++) {
+		ksm_scan_prune(slot, from, batch->picks[i].addr);
+		ksm_scan_pick(slot, &batch->picks[i]);
+		from = batch->picks[i].addr + PAGE_SIZE;
+		cond_resched();
+	}
+	ksm_scan_prune(slot, from, batch->next);
+	ksm_cursor.addr = batch->next;
+}
+
+static bool ksm_scan_start_round(void)
+{
+	struct ksm_mm *first;
+
+	spin_lock(&ksm_mm_lock);
+	first = list_first_entry_or_null(&ksm_mm_list, struct ksm_mm, link);
+	ksm_cursor.slot = first;
+	spin_unlock(&ksm_mm_lock);
+	ksm_cursor.addr = 0;
+	if (!first)
+		return false;
+	/* Pages sitting in per-cpu LRU batches hold references: drain them. */
+	lru_add_drain_all();
+	trace_ksm_start_scan(ksm_stats.full_scans, ksm_stats.items);
+	return true;
+}
+
+/*
+ * Move the cursor to the next mm, freeing the current one if it is gone.
+ * Returns true when that ended the round.
+ */
+static bool ksm_scan_advance(void)
+{
+	struct ksm_mm *slot = ksm_cursor.slot;
+	bool gone = ksm_mm_gone(slot);
+
+	if (gone)
+		ksm_scan_drop_items(slot);
+	spin_lock(&ksm_mm_lock);
+	if (list_is_last(&slot->link, &ksm_mm_list))
+		ksm_cursor.slot = NULL;
+	else
+		ksm_cursor.slot = list_next_entry(slot, link);
+	if (gone)
+		ksm_mm_unlink(slot);
+	spin_unlock(&ksm_mm_lock);
+	if (gone)
+		ksm_mm_free(slot);
+	ksm_cursor.addr = 0;
+	return !ksm_cursor.slot;
+}
+
+/* Scan up to @budget pages; stop early at the end of a round. */
+static void ksmd_scan(unsigned long budget)
+{
+	struct ksm_scan_batch *batch = &ksm_batch;
+	struct ksm_mm *slot;
+
+	lockdep_assert_held(&ksm_lock);
+	while (budget) {
+		if (!ksm_cursor.slot && !ksm_scan_start_round())
+			return;
+		slot = ksm_cursor.slot;
+		ksm_scan_collect(slot, batch, min_t(unsigned long, budget,
+						    KSM_SCAN_BATCH));
+		ksm_scan_process(slot, batch);
+		budget -= min_t(unsigned long, budget, batch->nr);
+		if (batch->next >= slot->mm->task_size && ksm_scan_advance()) {
+			ksm_stat_add(full_scans, 1);
+			trace_ksm_stop_scan(ksm_stats.full_scans,
+					    ksm_stats.items);
+			ksm_index_new_round();
+			return;
+		}
+		if (kthread_should_stop() || freezing(current))
+			return;
+		cond_resched();
+	}
+}
+
+/**
+ * ksm_scan_restart - forget the unstable index and start a new round
+ */
+void ksm_scan_restart(void)
+{
+	lockdep_assert_held(&ksm_lock);
+	spin_lock(&ksm_mm_lock);
+	ksm_cursor.slot = NULL;
+	spin_unlock(&ksm_mm_lock);
+	ksm_cursor.addr = 0;
+	ksm_index_new_round();
+}
+
+static int ksm_scan_unmerge_mm(struct ksm_mm *slot)
+{
+	struct mm_struct *mm = slot->mm;
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, 0);
+	int err = 0;
+
+	mmap_read_lock(mm);
+	for_each_vma(vmi, vma) {
+		if (ksm_mm_gone(slot))
+			break;
+		if (!(vma->vm_flags & VM_MERGEABLE) || !vma->anon_vma)
+			continue;
+		err = ksm_merge_break_range(vma, vma->vm_start, vma->vm_end);
+		if (err)
+			break;
+	}
+	mmap_read_unlock(mm);
+	return err;
+}
+
+/**
+ * ksm_scan_unmerge_all - unshare every KSM page and drop every item
+ *
+ * Return: 0, or an error (a signal, say) that stopped the walk half way.
+ */
+int ksm_scan_unmerge_all(void)
+{
+	int err = 0;
+
+	lockdep_assert_held(&ksm_lock);
+	if (!ksm_scan_start_round())
+		goto out;
+	do {
+		err = ksm_scan_unmerge_mm(ksm_cursor.slot);
+		if (err)
+			break;
+		ksm_scan_drop_items(ksm_cursor.slot);
+	} while (!ksm_scan_advance());
+out:
+	ksm_scan_restart();
+	ksm_index_stable_sweep();
+	return err;
+}
+
+static bool ksmd_should_scan(void)
+{
+	return READ_ONCE(ksm_tun.run) == KSM_RUN_MERGE &&
+	       !list_empty_careful(&ksm_mm_list);
+}
+
+static void ksmd_sleep(void)
+{
+	unsigned long ms = READ_ONCE(ksm_tun.sleep_millisecs);
+
+	if (!ksmd_should_scan()) {
+		wait_event_freezable(ksmd_wait, ksmd_should_scan() ||
+					       kthread_should_stop());
+		return;
+	}
+	if (!ms) {
+		try_to_freeze();
+		cond_resched();
+		return;
+	}
+	wait_event_freezable_timeout(ksmd_wait,
+		READ_ONCE(ksm_tun.sleep_millisecs) != ms ||
+		kthread_should_stop(), msecs_to_jiffies(ms));
+}
+
+static int ksmd_thread(void *unused)
+{
+	set_freezable();
+	set_user_nice(current, 5);
+	while (!kthread_should_stop()) {
+		mutex_lock(&ksm_lock);
+		if (ksmd_should_scan())
+			ksmd_scan(READ_ONCE(ksm_tun.pages_to_scan));
+		mutex_unlock(&ksm_lock);
+		ksmd_sleep();
+	}
+	return 0;
+}
+
+/**
+ * ksm_scan_init - set up the item cache and the zero page hash
+ *
+ * Return: 0, or -ENOMEM.
+ */
+int ksm_scan_init(void)
+{
+	ksm_item_cache = KMEM_CACHE(ksm_item, 0);
+	if (!ksm_item_cache)
+		return -ENOMEM;
+	ksm_zero_hash = ksm_index_page_hash(ZERO_PAGE(0));
+	return 0;
+}
+
+/**
+ * ksmd_start - start the ksmd thread
+ *
+ * Return: 0, or the error of kthread_run().
+ */
+int ksmd_start(void)
+{
+	ksmd_task = kthread_run(ksmd_thread, NULL, "ksmd");
+	if (IS_ERR(ksmd_task))
+		return PTR_ERR(ksmd_task);
+	return 0;
+}
