@@ -68,7 +68,7 @@ DEFINE_EVENT(ksm_enter_exit_template, ksm_enter,
 	TP_PROTO(void *mm),
 	TP_ARGS(mm));
 
-/* @mm gave up its KSM slot, on exit or because KSM was disabled for it. */
+/* @mm gave up its KSM slot: the address space is going away. */
 DEFINE_EVENT(ksm_enter_exit_template, ksm_exit,
 	TP_PROTO(void *mm),
 	TP_ARGS(mm));
