@@ -61,6 +61,14 @@
 /* Page keys: 0 is a zero-filled page, KEY_ABSENT a page that is not mapped */
 #define KEY_ZERO	0ULL
 #define KEY_ABSENT	(~0ULL)
+/*
+ * A near twin of page @base: the same bytes except one word in the second
+ * half of the page, chosen by @n.  Such pages must never be merged.
+ */
+#define KEY_TWIN_BIT	(1ULL << 62)
+#define KEY_TWIN(base, n)	(KEY_TWIN_BIT | (unsigned long long)(n) << 40 | (base))
+#define TWIN_BASE(key)	((key) & ((1ULL << 40) - 1))
+#define TWIN_N(key)	(((key) >> 40) & 0xfffff)
 
 enum result { RES_PASS, RES_FAIL, RES_SKIP };
 
@@ -134,6 +142,8 @@ static long page_size;
 static unsigned long long g_seed;
 static double g_deadline;
 static int g_failed;
+static int g_checks;
+static long g_page_checks;
 static int g_timeout = DEFAULT_TIMEOUT;
 static char *g_skip_reason;	/* shared with the parent */
 static long g_rmap_item_size;
@@ -166,6 +176,7 @@ static void out(const char *fmt, ...)
 	} while (0)
 #define expect_eq(what, got, want) ({					\
 		long __g = (got), __w = (want);				\
+		g_checks++;						\
 		if (__g != __w)						\
 			fail("%s: got %ld, expected %ld", what, __g, __w); \
 		__g == __w;						\
@@ -305,12 +316,17 @@ static const char * const saved_knobs[] = {
 
 #define NR_SAVED (sizeof(saved_knobs) / sizeof(saved_knobs[0]))
 static char saved_val[NR_SAVED][64];
+static char saved_hugepages[32];
+
+#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
 
 static void knobs_save(void)
 {
 	size_t i;
 	char *s, *e;
 
+	if (read_text(NR_HUGEPAGES, saved_hugepages, sizeof(saved_hugepages)) < 0)
+		saved_hugepages[0] = '\0';
 	for (i = 0; i < NR_SAVED; i++) {
 		saved_val[i][0] = '\0';
 		if (read_text(knob_path(saved_knobs[i]), saved_val[i],
@@ -329,13 +345,59 @@ static void knobs_save(void)
 	}
 }
 
+/*
+ * Page migration behind our back (NUMA hinting faults, proactive
+ * compaction) moves pages to new frames; the tests compare frames, so both
+ * are off while they run.
+ */
+static struct {
+	const char *path;
+	const char *value;
+	char saved[32];
+} quiet_sysctls[] = {
+	{ "/proc/sys/kernel/numa_balancing", "0", "" },
+	{ "/proc/sys/vm/compaction_proactiveness", "0", "" },
+};
+
+#define NR_QUIET (sizeof(quiet_sysctls) / sizeof(quiet_sysctls[0]))
+
+static void sysctls_quiet(void)
+{
+	size_t i;
+
+	for (i = 0; i < NR_QUIET; i++) {
+		if (read_text(quiet_sysctls[i].path, quiet_sysctls[i].saved,
+			      sizeof(quiet_sysctls[i].saved)) < 0) {
+			quiet_sysctls[i].saved[0] = '\0';
+			continue;
+		}
+		if (write_text(quiet_sysctls[i].path, quiet_sysctls[i].value))
+			diag("cannot write %s", quiet_sysctls[i].path);
+	}
+}
+
+static void sysctls_restore(void)
+{
+	size_t i;
+
+	for (i = 0; i < NR_QUIET; i++)
+		if (quiet_sysctls[i].saved[0])
+			write_text(quiet_sysctls[i].path, quiet_sysctls[i].saved);
+}
+
 /* Returns false if a knob could not be put back. */
 static bool knobs_restore(void)
 {
 	bool ok = true;
+	char now_hp[32];
 	size_t i;
 	int err;
 
+	/* unsuitable_vmas may have reserved a huge page */
+	if (saved_hugepages[0] &&
+	    read_text(NR_HUGEPAGES, now_hp, sizeof(now_hp)) > 0 &&
+	    strcmp(now_hp, saved_hugepages))
+		write_text(NR_HUGEPAGES, saved_hugepages);
 	for (i = 0; i < NR_SAVED; i++) {
 		if (!saved_val[i][0])
 			continue;
@@ -366,9 +428,27 @@ static inline unsigned long long mix64(unsigned long long x)
 	return x;
 }
 
+/* Word @i of the content named by @key. */
+static unsigned long long page_word(unsigned long long key, long i)
+{
+	long words = page_size / sizeof(unsigned long long), twin_word;
+	unsigned long long base = key, w;
+
+	if (key == KEY_ZERO || key == KEY_ABSENT)
+		return 0;
+	if (key != KEY_ABSENT && (key & KEY_TWIN_BIT))
+		base = TWIN_BASE(key);
+	w = base == KEY_ZERO ? 0 : mix64(mix64(g_seed + base) + i);
+	if (base != key) {
+		twin_word = words - 1 - TWIN_N(key) % (words / 2);
+		if (i == twin_word)
+			w ^= 1ULL << (TWIN_N(key) % 64);
+	}
+	return w;
+}
+
 static void fill_page(unsigned long long *p, unsigned long long key)
 {
-	unsigned long long h = mix64(g_seed + key);
 	long i, words = page_size / sizeof(*p);
 
 	if (key == KEY_ZERO) {
@@ -376,20 +456,17 @@ static void fill_page(unsigned long long *p, unsigned long long key)
 		return;
 	}
 	for (i = 0; i < words; i++)
-		p[i] = mix64(h + i);
+		p[i] = page_word(key, i);
 }
 
 /* Returns the index of the first wrong word, or -1. */
 static long check_page(const unsigned long long *p, unsigned long long key)
 {
-	unsigned long long h = mix64(g_seed + key), want;
 	long i, words = page_size / sizeof(*p);
 
-	for (i = 0; i < words; i++) {
-		want = (key == KEY_ZERO || key == KEY_ABSENT) ? 0 : mix64(h + i);
-		if (p[i] != want)
+	for (i = 0; i < words; i++)
+		if (p[i] != page_word(key, i))
 			return i;
-	}
 	return -1;
 }
 
@@ -792,8 +869,8 @@ static long w_verify(struct worker *self, long unused)
 		if (w < 0)
 			continue;
 		if (bad++ < 3)
-			out("# pid %d page %ld word %ld: %llx (key %llx)",
-			    getpid(), i, w, p[w], s->key[i]);
+			out("# pid %d page %ld word %ld: %llx, expected %llx (key %llx)",
+			    getpid(), i, w, p[w], page_word(s->key[i], w), s->key[i]);
 	}
 	return bad;
 }
@@ -1204,6 +1281,8 @@ static long check_layout(struct worker **ws, int n, bool quiet)
 			frame[j][i] = present ? pfn : 0;
 			if (key == KEY_ABSENT)
 				continue;
+			if (!quiet)
+				g_page_checks++;
 			c = page_counted(w, i) ? group_count(all, nr, page_group(w, i)) : 0;
 			maps = present ? kpagecount(pfn) : 0;
 			if (!present) {
@@ -1417,6 +1496,7 @@ static void check_cow_probe(struct worker **ws, int n)
 
 			if (key == KEY_ABSENT)
 				continue;
+			g_page_checks++;
 			if (key == KEY_ZERO && model.use_zero_pages)
 				ksm = w->mergeable;
 			else
@@ -1439,6 +1519,7 @@ static void verify_all(struct worker **ws, int n)
 	long bad;
 
 	for (j = 0; j < n; j++) {
+		g_page_checks += ws[j]->shm->npages;
 		bad = worker_call(ws[j], w_verify, 0);
 		if (bad)
 			fail("pid %d: %ld pages with wrong content", ws[j]->pid, bad);
@@ -1514,7 +1595,8 @@ static bool start_sentinel(void)
  *   [0, 256)    keys common to all workers (one KSM page per key)
  *   [256, 304)  one key repeated everywhere (one KSM page, 192 mappings)
  *   [304, 400)  keys shared by the pair w, w ^ 1
- *   [400, 512)  keys of this worker alone
+ *   [400, 432)  near twins of common keys, different in every worker
+ *   [432, 512)  keys of this worker alone
  */
 #define L_COMMON	256
 #define L_SAME		304
@@ -1529,6 +1611,8 @@ static unsigned long long layout_key(int w, long i)
 		return 1000;
 	if (i < L_PAIR)
 		return (2000 + (w / 2) * 1000) + i;
+	if (i < L_PAIR + 32)
+		return KEY_TWIN(1 + i - L_PAIR, w * 32 + i - L_PAIR);
 	return ((unsigned long long)(w + 1) << 32) + i;
 }
 
@@ -2546,12 +2630,12 @@ static enum result test_unsuitable_vmas(void)
 	a[n] = (struct area){ "MAP_DROPPABLE", NULL, 16, 0 };
 	a[n++].addr = mmap(NULL, 16 * page_size, PROT_READ | PROT_WRITE,
 			   MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
-	if (read_text("/proc/sys/vm/nr_hugepages", buf, sizeof(buf)) < 0) {
+	if (read_text(NR_HUGEPAGES, buf, sizeof(buf)) < 0) {
 		hp_before = -1;
 	} else {
 		hp_before = atol(buf);
 		if (hp_before < 1)
-			write_text("/proc/sys/vm/nr_hugepages", "1");
+			write_text(NR_HUGEPAGES, "1");
 		a[n] = (struct area){ "hugetlb", NULL, 1, 0 };
 		a[n].addr = mmap(NULL, 2UL << 20, PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
@@ -2634,8 +2718,6 @@ static enum result test_unsuitable_vmas(void)
 	}
 	check_ksm_frames();
 	knob_set("run", 2);
-	if (hp_before == 0)
-		write_text("/proc/sys/vm/nr_hugepages", "0");
 	return RES_PASS;
 }
 
@@ -2672,8 +2754,10 @@ static void run_test_child(const struct ksm_test *t)
 		diag("set-up failed");
 		_exit(RES_FAIL);
 	}
+	signal(SIGPIPE, SIG_IGN);
 	r = t->fn();
 	knob_set("run", 0);
+	diag("%d counter checks, %ld page checks", g_checks, g_page_checks);
 	if (g_failed)
 		r = RES_FAIL;
 	_exit(r);
@@ -2865,12 +2949,14 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	knobs_save();
+	sysctls_quiet();
 	probe_kpf_ksm();
 	for (k = 0, i = 1; k < NR_TESTS; k++)
 		if (selected[k] && run_test(&tests[k], i++) == RES_FAIL)
 			failed++;
 	if (!knobs_restore())
 		failed++;
+	sysctls_restore();
 	diag("total %.1f s, %d of %d failed", now() - t0, failed, nr);
 	return failed ? 1 : 0;
 }
