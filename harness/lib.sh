@@ -9,6 +9,9 @@ TARDIR=linux-source-6.12
 JOBS=${JOBS:-$(nproc)}
 export CCACHE_DIR=${CCACHE_DIR:-$TOP/build/ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+# Paths below the build root become relative, so trees of the same name in
+# different build roots (build/, build/wip/) share cache entries.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$BUILD}
 # Kernel sources the overlay may contain, at their in-tree paths.
 OVERLAY_ROOTS="arch block Documentation drivers fs include init kernel lib mm scripts tools MAINTAINERS"
 

@@ -61,17 +61,16 @@ fi
 manifest=$src/.overlay-manifest
 newman=$(mktemp)
 for layer in "${layers[@]}"; do
+	files=$(mktemp)
 	for r in $OVERLAY_ROOTS; do
 		[ -e "$layer/$r" ] || continue
-		(cd "$layer" && find "$r" -type f ! -name '*.orig' ! -name '*.rej') >>"$newman"
+		(cd "$layer" && find "$r" -type f ! -name '*.orig' ! -name '*.rej') >>"$files"
 	done
+	rsync -rc --files-from="$files" "$layer/" "$src/"
+	cat "$files" >>"$newman"
+	rm -f "$files"
 done
 sort -u -o "$newman" "$newman"
-for layer in "${layers[@]}"; do
-	(cd "$layer" && for r in $OVERLAY_ROOTS; do [ -e "$r" ] && echo "$r"; done) |
-		(cd "$layer" && xargs -r -I{} find {} -type f ! -name '*.orig' ! -name '*.rej') |
-		rsync -rc --files-from=- "$layer/" "$src/"
-done
 if [ -f "$manifest" ]; then
 	gone=$(comm -23 "$manifest" "$newman")
 	for f in $gone; do
