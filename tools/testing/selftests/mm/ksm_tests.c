@@ -45,6 +45,9 @@
 #define MADV_UNMERGEABLE 13
 #endif
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define BIT_ULL(n)	(1ULL << (n))
+
 #define KSM_SYSFS	"/sys/kernel/mm/ksm/"
 #define MAX_WORKERS	8
 #define MAX_PAGES	1024
@@ -55,7 +58,7 @@
 #define KPF_BIT_KSM	21
 #define KPF_BIT_ZERO	24
 
-#define PM_PRESENT	(1ULL << 63)
+#define PM_PRESENT	BIT_ULL(63)
 #define PM_PFN_MASK	((1ULL << 55) - 1)
 
 /* Page keys: 0 is a zero-filled page, KEY_ABSENT a page that is not mapped */
@@ -65,7 +68,7 @@
  * A near twin of page @base: the same bytes except one word in the second
  * half of the page, chosen by @n.  Such pages must never be merged.
  */
-#define KEY_TWIN_BIT	(1ULL << 62)
+#define KEY_TWIN_BIT	BIT_ULL(62)
 #define KEY_TWIN(base, n)	(KEY_TWIN_BIT | (unsigned long long)(n) << 40 | (base))
 #define TWIN_BASE(key)	((key) & ((1ULL << 40) - 1))
 #define TWIN_N(key)	(((key) >> 40) & 0xfffff)
@@ -150,8 +153,8 @@ static long g_rmap_item_size;
 
 /* ---------------------------------------------------------------- output */
 
-static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void out(const char *fmt, ...)
+/* One line, one write(): lines of concurrent processes never mix. */
+static void out_line(const char *fmt, ...)
 {
 	char buf[1024];
 	va_list ap;
@@ -169,6 +172,12 @@ static void out(const char *fmt, ...)
 		_exit(3);
 }
 
+/* printf() in dead code makes the compiler check the format. */
+#define out(fmt, ...)	do {						\
+		if (0)							\
+			printf(fmt, ##__VA_ARGS__);			\
+		out_line(fmt, ##__VA_ARGS__);				\
+	} while (0)
 #define diag(fmt, ...)	out("# " fmt, ##__VA_ARGS__)
 #define fail(fmt, ...)	do {						\
 		g_failed = 1;						\
@@ -314,7 +323,7 @@ static const char * const saved_knobs[] = {
 	"stable_node_chains_prune_millisecs", "run",
 };
 
-#define NR_SAVED (sizeof(saved_knobs) / sizeof(saved_knobs[0]))
+#define NR_SAVED ARRAY_SIZE(saved_knobs)
 static char saved_val[NR_SAVED][64];
 static char saved_hugepages[32];
 
@@ -359,7 +368,7 @@ static struct {
 	{ "/proc/sys/vm/compaction_proactiveness", "0", "" },
 };
 
-#define NR_QUIET (sizeof(quiet_sysctls) / sizeof(quiet_sysctls[0]))
+#define NR_QUIET ARRAY_SIZE(quiet_sysctls)
 
 static void sysctls_quiet(void)
 {
@@ -534,7 +543,7 @@ static int read_pagemap(pid_t pid, unsigned long addr, long n,
 	return got == (ssize_t)(n * sizeof(*ent)) ? 0 : -EIO;
 }
 
-static unsigned long long kpageflags(unsigned long long pfn)
+static unsigned long long frame_flags(unsigned long long pfn)
 {
 	static int fd = -1;
 	unsigned long long f = 0;
@@ -548,15 +557,15 @@ static unsigned long long kpageflags(unsigned long long pfn)
 
 static bool pfn_is_ksm(unsigned long long pfn)
 {
-	return kpageflags(pfn) & (1ULL << KPF_BIT_KSM);
+	return frame_flags(pfn) & (1ULL << KPF_BIT_KSM);
 }
 
 static bool pfn_is_zero(unsigned long long pfn)
 {
-	return kpageflags(pfn) & (1ULL << KPF_BIT_ZERO);
+	return frame_flags(pfn) & (1ULL << KPF_BIT_ZERO);
 }
 
-static long kpagecount(unsigned long long pfn)
+static long frame_maps(unsigned long long pfn)
 {
 	static int fd = -1;
 	unsigned long long c = 0;
@@ -601,7 +610,7 @@ static long count_multi(pid_t pid, unsigned long region, long lo, long hi)
 	if (read_pagemap(pid, region + lo * page_size, hi - lo, pm))
 		return -1;
 	for (i = 0; i < hi - lo; i++)
-		if ((pm[i] & PM_PRESENT) && kpagecount(pm[i] & PM_PFN_MASK) >= 2)
+		if ((pm[i] & PM_PRESENT) && frame_maps(pm[i] & PM_PFN_MASK) >= 2)
 			n++;
 	return n;
 }
@@ -690,6 +699,12 @@ out:
 
 /* ---------------------------------------------------------------- workers */
 
+/* A store the compiler cannot drop: forces a write fault on a RO pte. */
+static void rewrite_byte(char *p)
+{
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
+
 static long worker_call(struct worker *w, worker_fn fn, long arg);
 
 static void worker_loop(struct worker *self)
@@ -724,11 +739,9 @@ static void unshare_inherited(void)
 		if (strcmp(perms, "rw-p"))
 			continue;
 		for (a = start; a < end; a += page_size) {
-			volatile char *p = (char *)a;
-
 			if (mincore((void *)a, page_size, &vec) || !(vec & 1))
 				continue;
-			*p = *p;
+			rewrite_byte((char *)a);
 		}
 	}
 	fclose(f);
@@ -964,14 +977,14 @@ static long w_cow_probe(struct worker *self, long unused)
 
 	(void)unused;
 	for (i = 0; i < s->npages; i++) {
-		volatile char *p = (char *)s->region + i * page_size;
+		char *p = (char *)s->region + i * page_size;
 
 		s->where[i] = -1;
 		if (s->key[i] == KEY_ABSENT)
 			continue;
 		if (read_pagemap(getpid(), (unsigned long)p, 1, &before))
 			return -EIO;
-		*p = *p;
+		rewrite_byte(p);
 		if (read_pagemap(getpid(), (unsigned long)p, 1, &after))
 			return -EIO;
 		s->where[i] = (before & PM_PFN_MASK) != (after & PM_PFN_MASK);
@@ -1284,7 +1297,7 @@ static long check_layout(struct worker **ws, int n, bool quiet)
 			if (!quiet)
 				g_page_checks++;
 			c = page_counted(w, i) ? group_count(all, nr, page_group(w, i)) : 0;
-			maps = present ? kpagecount(pfn) : 0;
+			maps = present ? frame_maps(pfn) : 0;
 			if (!present) {
 				why = "not present";
 			} else if (key == KEY_ZERO && w->mergeable &&
@@ -1347,10 +1360,11 @@ static bool ksm_reset(void)
 
 static void show_counters(void)
 {
-	diag("full_scans %ld pages_shared %ld pages_sharing %ld pages_unshared %ld pages_volatile %ld ksm_zero_pages %ld",
+	diag("full_scans %ld pages_shared %ld pages_sharing %ld",
 	     knob_val("full_scans"), knob_val("pages_shared"),
-	     knob_val("pages_sharing"), knob_val("pages_unshared"),
-	     knob_val("pages_volatile"),
+	     knob_val("pages_sharing"));
+	diag("pages_unshared %ld pages_volatile %ld ksm_zero_pages %ld",
+	     knob_val("pages_unshared"), knob_val("pages_volatile"),
 	     knob_exists("ksm_zero_pages") ? knob_val("ksm_zero_pages") : -1);
 }
 
@@ -1421,7 +1435,7 @@ static void check_worker_stats(struct worker **ws, int n, struct ksm_expect *e)
 		if (st->rmap_items > 0) {
 			sz = profit / st->rmap_items;
 			if (profit % st->rmap_items || sz < 16 || sz > 512)
-				fail("pid %d ksm_process_profit %ld inconsistent with %ld rmap_items",
+				fail("pid %d ksm_process_profit %ld vs %ld rmap_items",
 				     ws[j]->pid, st->profit, st->rmap_items);
 			else if (g_rmap_item_size && sz != g_rmap_item_size)
 				fail("pid %d: rmap_item size %ld, elsewhere %ld",
@@ -1447,6 +1461,32 @@ static void check_worker_stats(struct worker **ws, int n, struct ksm_expect *e)
 	}
 }
 
+/*
+ * general_profit counts every rmap_item in the system: with only our
+ * processes in KSM, it finds rmap_items leaked by exited processes.
+ */
+static void check_general_profit(struct worker **ws, int n)
+{
+	long rmap = 0, zero = 0, want;
+	int j;
+
+	if (!knob_exists("general_profit") || !g_rmap_item_size)
+		return;
+	for (j = 0; j < n; j++)
+		rmap += ws[j]->shm->st.rmap_items;
+	if (g_sentinel) {
+		if (worker_call(g_sentinel, w_stat, 0))
+			return;
+		rmap += g_sentinel->shm->st.rmap_items;
+	}
+	if (knob_exists("ksm_zero_pages"))
+		zero = knob_val("ksm_zero_pages");
+	want = (knob_val("pages_sharing") + zero) * page_size -
+	       rmap * g_rmap_item_size;
+	expect_eq("general_profit (all rmap_items are ours)",
+		  knob_val("general_profit"), want);
+}
+
 /* Full check after ksm_settle(): counters, layout, per-mm stats, frames. */
 static void check_state(struct worker **ws, int n)
 {
@@ -1467,6 +1507,8 @@ static void check_state(struct worker **ws, int n)
 	}
 	check_layout(ws, n, false);
 	check_worker_stats(ws, n, &e);
+	if (!model.noisy)
+		check_general_profit(ws, n);
 	check_ksm_frames();
 	model_commit(ws, n);
 }
@@ -1537,7 +1579,7 @@ static void set_keys(struct worker *w, long lo, long hi,
 		w->shm->key[i] = key(wi, i);
 }
 
-static bool fill(struct worker *w, long lo, long hi)
+static bool fill_range(struct worker *w, long lo, long hi)
 {
 	long r;
 
@@ -1587,7 +1629,7 @@ static bool start_sentinel(void)
 		return false;
 	w->shm->key[0] = 0xfeedULL << 32 | getpid();
 	g_sentinel = w;
-	return fill(w, 0, 1) && madvise_worker(w, MADV_MERGEABLE);
+	return fill_range(w, 0, 1) && madvise_worker(w, MADV_MERGEABLE);
 }
 
 /*
@@ -1625,7 +1667,7 @@ static bool start_layout_workers(struct worker **ws, int n)
 		if (!ws[j])
 			return false;
 		set_keys(ws[j], 0, L_PAGES, layout_key, j);
-		if (!fill(ws[j], 0, L_PAGES) ||
+		if (!fill_range(ws[j], 0, L_PAGES) ||
 		    !madvise_worker(ws[j], MADV_MERGEABLE))
 			return false;
 	}
@@ -1678,7 +1720,7 @@ static enum result test_cow_after_merge(void)
 	/* Worker 0 writes: 16 common pages, the repeated key, its pair keys. */
 	set_keys(ws[0], 0, 16, cow_key, 0);
 	set_keys(ws[0], L_COMMON, L_PAIR, cow_unique_key, 0);
-	if (!fill(ws[0], 0, 16) || !fill(ws[0], L_COMMON, L_PAIR))
+	if (!fill_range(ws[0], 0, 16) || !fill_range(ws[0], L_COMMON, L_PAIR))
 		return RES_FAIL;
 	/* The writer sees its data, the others keep the old data. */
 	verify_all(ws, 4);
@@ -1688,7 +1730,7 @@ static enum result test_cow_after_merge(void)
 		  count_ksm_range(ws[1], 0, L_SAME), L_SAME);
 	/* Worker 2 writes the same new data as worker 0 on 16 common pages. */
 	set_keys(ws[2], 0, 16, cow_key, 2);
-	if (!fill(ws[2], 0, 16))
+	if (!fill_range(ws[2], 0, 16))
 		return RES_FAIL;
 	verify_all(ws, 4);
 	if (!ksm_settle(ws, 4, 2))
@@ -1773,7 +1815,7 @@ static bool start_unmerge_workers(struct worker **ws, int n, bool use_prctl)
 		if (!ws[j])
 			return false;
 		set_keys(ws[j], 0, 256, unmerge_key, j);
-		if (!fill(ws[j], 0, 256))
+		if (!fill_range(ws[j], 0, 256))
 			return false;
 		if (!use_prctl) {
 			if (!madvise_worker(ws[j], MADV_MERGEABLE))
@@ -1915,7 +1957,7 @@ static enum result test_prctl_merge(void)
 	}
 	set_keys(ws[0], 0, 128, prctl_key, 0);
 	set_keys(ws[1], 0, 128, prctl_key, 1);
-	if (!fill(ws[0], 0, 128) || !fill(ws[1], 0, 128))
+	if (!fill_range(ws[0], 0, 128) || !fill_range(ws[1], 0, 128))
 		return RES_FAIL;
 	r = worker_call(ws[1], w_prctl_set, 1);
 	if (r)
@@ -1956,7 +1998,7 @@ static enum result test_prctl_merge(void)
 		return RES_FAIL;
 	}
 	set_keys(child, 0, 128, prctl_key, 2);
-	if (!fill(child, 0, 128))
+	if (!fill_range(child, 0, 128))
 		return RES_FAIL;
 	child->mergeable = true;
 	expect_mg(child, 1);
@@ -2080,7 +2122,7 @@ static enum result test_fork_exit_scanning(void)
 		if (!ws[j])
 			return RES_FAIL;
 		set_keys(ws[j], 0, STORM_PAGES, storm_key, j);
-		if (!fill(ws[j], 0, STORM_PAGES) ||
+		if (!fill_range(ws[j], 0, STORM_PAGES) ||
 		    !madvise_worker(ws[j], MADV_MERGEABLE))
 			return RES_FAIL;
 	}
@@ -2176,7 +2218,7 @@ static enum result test_zero_pages(void)
 	if (!ws[0])
 		return RES_FAIL;
 	set_keys(ws[0], 0, 128, zero_key, 0);
-	if (!fill(ws[0], 0, 128) || !madvise_worker(ws[0], MADV_MERGEABLE))
+	if (!fill_range(ws[0], 0, 128) || !madvise_worker(ws[0], MADV_MERGEABLE))
 		return RES_FAIL;
 	if (!ksm_settle(ws, 1, 2))
 		return RES_FAIL;
@@ -2195,14 +2237,14 @@ static enum result test_zero_pages(void)
 	/* Writing breaks a zero page at once, as does MADV_DONTNEED. */
 	for (i = 0; i < 16; i++)
 		ws[0]->shm->key[i] = 0xd000 + i;
-	if (!fill(ws[0], 0, 16))
+	if (!fill_range(ws[0], 0, 16))
 		return RES_FAIL;
 	expect_eq("ksm_zero_pages after writing 16", knob_val("ksm_zero_pages"), 48);
 	expect_eq("ksm_stat ksm_zero_pages after writing 16",
 		  worker_zero_pages(ws[0]), 48);
 	for (i = 16; i < 24; i++)
 		ws[0]->shm->key[i] = KEY_ABSENT;
-	if (!fill(ws[0], 16, 24))
+	if (!fill_range(ws[0], 16, 24))
 		return RES_FAIL;
 	expect_eq("ksm_zero_pages after MADV_DONTNEED of 8",
 		  knob_val("ksm_zero_pages"), 40);
@@ -2229,7 +2271,7 @@ static enum result test_zero_pages(void)
 	if (!ws[1])
 		return RES_FAIL;
 	set_keys(ws[1], 0, 128, zero_key, 1);
-	if (!fill(ws[1], 0, 128) || !madvise_worker(ws[1], MADV_MERGEABLE))
+	if (!fill_range(ws[1], 0, 128) || !madvise_worker(ws[1], MADV_MERGEABLE))
 		return RES_FAIL;
 	if (!ksm_settle(ws + 1, 1, 2))
 		return RES_FAIL;
@@ -2279,7 +2321,7 @@ static bool numa_setup(struct worker *w)
 			return false;
 		}
 	}
-	return fill(w, 0, 4 * NUMA_P) && madvise_worker(w, MADV_MERGEABLE);
+	return fill_range(w, 0, 4 * NUMA_P) && madvise_worker(w, MADV_MERGEABLE);
 }
 
 /* Every page of the region sits on the node it is bound to. */
@@ -2390,7 +2432,7 @@ static enum result test_statistics(void)
 	set_keys(ws[1], 0, 112, stats_key, 1);
 	set_keys(ws[2], 0, 128, stats_key, 0);
 	for (j = 0; j < 3; j++)
-		if (!fill(ws[j], 0, ws[j]->shm->npages))
+		if (!fill_range(ws[j], 0, ws[j]->shm->npages))
 			return RES_FAIL;
 	if (!madvise_worker(ws[0], MADV_MERGEABLE) ||
 	    !madvise_worker(ws[1], MADV_MERGEABLE))
@@ -2503,7 +2545,7 @@ static enum result test_bad_sysfs_writes(void)
 	size_t i;
 	char buf[64];
 
-	for (i = 0; i < sizeof(bad_writes) / sizeof(bad_writes[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad_writes); i++) {
 		if (!knob_exists(bad_writes[i].knob)) {
 			diag("no %s, not checked", bad_writes[i].knob);
 			continue;
@@ -2542,7 +2584,7 @@ static enum result test_bad_sysfs_writes(void)
 		return RES_FAIL;
 	for (i = 0; i < 32; i++)
 		ws[0]->shm->key[i] = 0x1100 + i / 4;
-	if (!fill(ws[0], 0, 32) || !madvise_worker(ws[0], MADV_MERGEABLE) ||
+	if (!fill_range(ws[0], 0, 32) || !madvise_worker(ws[0], MADV_MERGEABLE) ||
 	    !ksm_settle(ws, 1, 2))
 		return RES_FAIL;
 	check_state(ws, 1);
@@ -2583,7 +2625,7 @@ static long count_self_ksm(struct area *a)
 	if (read_pagemap(getpid(), (unsigned long)a->addr, a->pages, pm))
 		return -1;
 	for (i = 0; i < a->pages; i++)
-		if ((pm[i] & PM_PRESENT) && kpagecount(pm[i] & PM_PFN_MASK) >= 2)
+		if ((pm[i] & PM_PRESENT) && frame_maps(pm[i] & PM_PFN_MASK) >= 2)
 			n++;
 	return n;
 }
@@ -2598,7 +2640,7 @@ static char *find_special(const char *name)
 		return NULL;
 	while (fgets(line, sizeof(line), f))
 		if (strstr(line, name)) {
-			sscanf(line, "%lx", &start);
+			start = strtoul(line, NULL, 16);
 			break;
 		}
 	fclose(f);
@@ -2741,7 +2783,7 @@ static const struct ksm_test tests[] = {
 	{ "unsuitable_vmas", test_unsuitable_vmas },
 };
 
-#define NR_TESTS (sizeof(tests) / sizeof(tests[0]))
+#define NR_TESTS ARRAY_SIZE(tests)
 
 static void run_test_child(const struct ksm_test *t)
 {
@@ -2799,7 +2841,7 @@ static bool kmsg_clean(int fd)
 		msg = strchr(rec, ';');
 		msg = msg ? msg + 1 : rec;
 		msg[strcspn(msg, "\n")] = '\0';
-		for (i = 0; i < sizeof(bad_kmsg) / sizeof(bad_kmsg[0]); i++)
+		for (i = 0; i < ARRAY_SIZE(bad_kmsg); i++)
 			if (strstr(msg, bad_kmsg[i])) {
 				out("# kernel: %s", msg);
 				clean = false;
@@ -2878,7 +2920,7 @@ static int merge_any_probe(void)
 	return prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0) == 1 ? 0 : 1;
 }
 
-static void usage(const char *prog)
+static void print_usage(const char *prog)
 {
 	size_t i;
 
@@ -2902,7 +2944,7 @@ int main(int argc, char **argv)
 		case 't':
 			g_timeout = atoi(optarg);
 			if (g_timeout < 10) {
-				usage(argv[0]);
+				print_usage(argv[0]);
 				return 2;
 			}
 			break;
@@ -2911,7 +2953,7 @@ int main(int argc, char **argv)
 				printf("%s\n", tests[k].name);
 			return 0;
 		default:
-			usage(argv[0]);
+			print_usage(argv[0]);
 			return 2;
 		}
 	}
@@ -2921,7 +2963,7 @@ int main(int argc, char **argv)
 				break;
 		if (k == NR_TESTS) {
 			fprintf(stderr, "unknown test %s\n", argv[i]);
-			usage(argv[0]);
+			print_usage(argv[0]);
 			return 2;
 		}
 		selected[k] = true;
@@ -2938,7 +2980,6 @@ int main(int argc, char **argv)
 	if (g_skip_reason == MAP_FAILED)
 		return 1;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	out("TAP version 13");
 	out("1..%d", nr);
 	if (access(KSM_SYSFS "run", F_OK) || geteuid()) {
 		const char *why = geteuid() ? "needs root" : "no KSM (CONFIG_KSM)";
