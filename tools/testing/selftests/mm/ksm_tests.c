@@ -845,6 +845,27 @@ static long w_map(struct worker *self, long npages)
 	return 0;
 }
 
+/* Worker side: map @npages at a 2 MiB boundary with MADV_HUGEPAGE. */
+static long w_map_thp(struct worker *self, long npages)
+{
+	unsigned long len = npages * page_size, huge = 2UL << 20;
+	char *p = mmap(NULL, len + huge, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *start;
+
+	if (p == MAP_FAILED)
+		return -errno;
+	start = (char *)(((unsigned long)p + huge - 1) & ~(huge - 1));
+	if (start > p)
+		munmap(p, start - p);
+	munmap(start + len, p + huge - start);
+	if (madvise(start, len, MADV_HUGEPAGE))
+		return -errno;
+	self->shm->region = (unsigned long)start;
+	self->shm->npages = npages;
+	return 0;
+}
+
 /* Worker side: write pages [arg[0], arg[1]) as their keys say. */
 static long w_fill(struct worker *self, long unused)
 {
@@ -1030,6 +1051,13 @@ static long w_exec_probe(struct worker *self, long unused)
 }
 
 /* ---------------------------------------------------------------- model */
+
+static int ref_cmp_ull(const void *a, const void *b)
+{
+	const unsigned long long *x = a, *y = b;
+
+	return *x < *y ? -1 : *x > *y;
+}
 
 static int group_cmp(const void *a, const void *b)
 {
@@ -1368,6 +1396,9 @@ static void show_counters(void)
 	     knob_exists("ksm_zero_pages") ? knob_val("ksm_zero_pages") : -1);
 }
 
+/* When set, replaces the model as the condition ksm_settle() waits for. */
+static bool (*g_settle_pred)(struct worker **ws, int n);
+
 /*
  * Runs ksmd until the model holds after at least @min_scans full scans,
  * then for one more complete scan (to catch anything merged too much),
@@ -1388,8 +1419,9 @@ static bool ksm_settle(struct worker **ws, int n, int min_scans)
 		if (cur < 0)
 			break;
 		if (cur - start >= min_scans && done_at < 0) {
-			if (model.noisy ? !check_layout(ws, n, true) :
-					  counters_match(ws, n))
+			if (g_settle_pred ? g_settle_pred(ws, n) :
+			    model.noisy ? !check_layout(ws, n, true) :
+			    counters_match(ws, n))
 				done_at = cur;
 		}
 		if (done_at >= 0 && cur >= done_at + 2)
@@ -2763,6 +2795,174 @@ static enum result test_unsuitable_vmas(void)
 	return RES_PASS;
 }
 
+#define CHAIN_LIMIT	4
+#define CHAIN_PAGES	8	/* per worker, all alike */
+
+/* Frames of the first CHAIN_PAGES pages of each worker, sorted. */
+static int chain_frames(struct worker **ws, int n, unsigned long long *frames)
+{
+	unsigned long long pm[CHAIN_PAGES];
+	int j, i, nr = 0;
+
+	for (j = 0; j < n; j++) {
+		if (read_pagemap(ws[j]->pid, ws[j]->shm->region, CHAIN_PAGES, pm))
+			return -1;
+		for (i = 0; i < CHAIN_PAGES; i++)
+			frames[nr++] = pm[i] & PM_PFN_MASK;
+	}
+	qsort(frames, nr, sizeof(*frames), ref_cmp_ull);
+	return nr;
+}
+
+static bool chain_merged(struct worker **ws, int n)
+{
+	(void)ws;
+	return knob_val("pages_shared") + knob_val("pages_sharing") ==
+	       (long)n * CHAIN_PAGES && knob_val("stable_node_chains") == 1;
+}
+
+static unsigned long long chain_key(int w, long i)
+{
+	return i < CHAIN_PAGES ? 0x3300 :
+	       0x3400ULL << 32 | (unsigned long long)w << 16 | i;
+}
+
+static enum result test_max_page_sharing(void)
+{
+	unsigned long long frames[3 * CHAIN_PAGES];
+	long shared, run, maps, k;
+	struct worker *ws[3];
+	int j, nr;
+
+	if (!knob_set("max_page_sharing", CHAIN_LIMIT))
+		return RES_FAIL;
+	for (j = 0; j < 3; j++) {
+		ws[j] = map_worker(2 * CHAIN_PAGES);
+		if (!ws[j])
+			return RES_FAIL;
+		set_keys(ws[j], 0, 2 * CHAIN_PAGES, chain_key, j);
+		if (!fill_range(ws[j], 0, 2 * CHAIN_PAGES) ||
+		    !madvise_worker(ws[j], MADV_MERGEABLE))
+			return RES_FAIL;
+	}
+	g_settle_pred = chain_merged;
+	if (!ksm_settle(ws, 3, 2))
+		return RES_FAIL;
+	g_settle_pred = NULL;
+	/* 24 mappings of one content, at most 4 per KSM page: a chain of dups. */
+	shared = knob_val("pages_shared");
+	expect_eq("mappings of the chained content",
+		  shared + knob_val("pages_sharing"), 3 * CHAIN_PAGES);
+	expect_eq("stable_node_chains", knob_val("stable_node_chains"), 1);
+	expect_eq("stable_node_dups (one per KSM page)",
+		  knob_val("stable_node_dups"), shared);
+	if (shared < 3 * CHAIN_PAGES / CHAIN_LIMIT)
+		fail("%ld KSM pages hold %d mappings with max_page_sharing %d",
+		     shared, 3 * CHAIN_PAGES, CHAIN_LIMIT);
+	diag("%ld KSM pages hold %d mappings", shared, 3 * CHAIN_PAGES);
+	nr = chain_frames(ws, 3, frames);
+	for (k = 0, run = 0; k < nr; k += maps, run++) {
+		for (maps = 1; k + maps < nr && frames[k + maps] == frames[k]; maps++)
+			;
+		if (maps > CHAIN_LIMIT || maps < 2 || frame_maps(frames[k]) != maps)
+			fail("KSM page %llx: %ld mappings here, %ld in all, limit %d",
+			     frames[k], maps, frame_maps(frames[k]), CHAIN_LIMIT);
+	}
+	expect_eq("distinct frames of the chained content", run, shared);
+	for (j = 0; j < 3; j++) {
+		if (worker_call(ws[j], w_stat, 0))
+			return RES_FAIL;
+		expect_eq("ksm_merging_pages", ws[j]->shm->st.merging_file,
+			  CHAIN_PAGES);
+	}
+	expect_write_err("max_page_sharing", "256", EBUSY);
+	verify_all(ws, 3);
+	knob_set("run", 2);
+	expect_write_err("max_page_sharing", "256", 0);
+	return RES_PASS;
+}
+
+#define THP_PAGES	512
+
+static long anon_huge_kb(pid_t pid, unsigned long addr)
+{
+	unsigned long start, end;
+	char path[64], line[256];
+	bool in = false;
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = addr >= start && addr < end;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* Pairs inside each THP, the same pairs in both workers, then unique. */
+static unsigned long long thp_key(int w, long i)
+{
+	if (i < THP_PAGES / 2)
+		return 0x3500 + i / 2;
+	if (i < THP_PAGES * 3 / 4)
+		return 0x3600 + i;
+	return 0x3700ULL << 32 | (unsigned long long)w << 16 | i;
+}
+
+static enum result test_thp_merge(void)
+{
+	char buf[128];
+	struct worker *ws[2];
+	long r, kb;
+	int j;
+
+	if (read_text("/sys/kernel/mm/transparent_hugepage/enabled", buf,
+		      sizeof(buf)) < 0 || strstr(buf, "[never]")) {
+		skip("transparent hugepages not available");
+		return RES_SKIP;
+	}
+	for (j = 0; j < 2; j++) {
+		ws[j] = worker_start();
+		if (!ws[j])
+			return RES_FAIL;
+		r = worker_call(ws[j], w_map_thp, THP_PAGES);
+		if (r) {
+			fail("THP mapping: %s", strerror(-r));
+			return RES_FAIL;
+		}
+		set_keys(ws[j], 0, THP_PAGES, thp_key, j);
+		if (!fill_range(ws[j], 0, THP_PAGES))
+			return RES_FAIL;
+		kb = anon_huge_kb(ws[j]->pid, ws[j]->shm->region);
+		if (kb < 2048) {
+			skip("no THP allocated for the region");
+			return RES_SKIP;
+		}
+		if (!madvise_worker(ws[j], MADV_MERGEABLE))
+			return RES_FAIL;
+	}
+	if (!ksm_settle(ws, 2, 2))
+		return RES_FAIL;
+	check_state(ws, 2);
+	for (j = 0; j < 2; j++)
+		expect_eq("AnonHugePages after merging (kB)",
+			  anon_huge_kb(ws[j]->pid, ws[j]->shm->region), 0);
+	verify_all(ws, 2);
+	check_cow_probe(ws, 2);
+	verify_all(ws, 2);
+	return RES_PASS;
+}
+
 /* ---------------------------------------------------------------- driver */
 
 struct ksm_test {
@@ -2781,6 +2981,8 @@ static const struct ksm_test tests[] = {
 	{ "statistics", test_statistics },
 	{ "bad_sysfs_writes", test_bad_sysfs_writes },
 	{ "unsuitable_vmas", test_unsuitable_vmas },
+	{ "max_page_sharing", test_max_page_sharing },
+	{ "thp_merge", test_thp_merge },
 };
 
 #define NR_TESTS ARRAY_SIZE(tests)
