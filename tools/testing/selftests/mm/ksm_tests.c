@@ -874,7 +874,6 @@ static long w_fill(struct worker *self, long unused)
 	long i;
 
 	(void)unused;
-
 	for (i = s->arg[0]; i < s->arg[1]; i++) {
 		if (s->key[i] == KEY_ABSENT) {
 			if (madvise(base + i * page_size, page_size, MADV_DONTNEED))
@@ -894,7 +893,6 @@ static long w_verify(struct worker *self, long unused)
 	long i, w, bad = 0;
 
 	(void)unused;
-
 	for (i = 0; i < s->npages; i++) {
 		const unsigned long long *p;
 
@@ -932,7 +930,6 @@ static long w_prctl_get(struct worker *self, long unused)
 
 	(void)self;
 	(void)unused;
-
 	return r < 0 ? -errno : r;
 }
 
@@ -941,7 +938,6 @@ static long w_stat(struct worker *self, long unused)
 	int err = parse_ksm_stat("/proc/self/ksm_stat", &self->shm->st);
 
 	(void)unused;
-
 	if (err)
 		return err;
 	return read_long("/proc/self/ksm_merging_pages",
@@ -956,7 +952,6 @@ static long w_mbind(struct worker *self, long unused)
 	long i;
 
 	(void)unused;
-
 	if (syscall(SYS_mbind, s->region + s->arg[0] * page_size,
 		    (s->arg[1] - s->arg[0]) * page_size, MPOL_BIND, &mask,
 		    sizeof(mask) * 8, 0))
@@ -975,7 +970,6 @@ static long w_where(struct worker *self, long unused)
 	long i;
 
 	(void)unused;
-
 	for (i = 0; i < s->npages; i++)
 		pages[i] = (char *)s->region + i * page_size;
 	if (syscall(SYS_move_pages, 0, s->npages, pages, NULL, status, 0))
@@ -1037,7 +1031,6 @@ static long w_exec_probe(struct worker *self, long unused)
 
 	(void)self;
 	(void)unused;
-
 	if (pid < 0)
 		return -errno;
 	if (!pid) {
@@ -2679,115 +2672,133 @@ static char *find_special(const char *name)
 	return (char *)start;
 }
 
+/* Maps the areas of unsuitable_vmas; returns how many could be mapped. */
+static int map_areas(struct area *a, int memfd)
+{
+	static const struct {
+		const char *name;
+		int flags;
+		bool file;
+		int want_mg;
+	} kinds[] = {
+		{ "MAP_SHARED anonymous", MAP_SHARED | MAP_ANONYMOUS, false, 0 },
+		{ "MAP_SHARED memfd", MAP_SHARED, true, 0 },
+		{ "MAP_PRIVATE memfd (suitable)", MAP_PRIVATE, true, 1 },
+		{ "MAP_DROPPABLE", MAP_DROPPABLE | MAP_ANONYMOUS, false, 0 },
+		{ "hugetlb", MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, false, 0 },
+	};
+	size_t k;
+	int n = 0;
+
+	for (k = 0; k < ARRAY_SIZE(kinds); k++) {
+		bool huge = kinds[k].flags & MAP_HUGETLB;
+		size_t len = huge ? 2UL << 20 : 16UL * page_size;
+		char *p;
+
+		if (huge)
+			write_text(NR_HUGEPAGES, "1");
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, kinds[k].flags,
+			 kinds[k].file ? memfd : -1, 0);
+		if (p == MAP_FAILED) {
+			diag("%s: mmap failed (%s), not checked", kinds[k].name,
+			     strerror(errno));
+			continue;
+		}
+		a[n].name = kinds[k].name;
+		a[n].addr = p;
+		a[n].pages = huge ? 1 : 16;
+		a[n++].want_mg = kinds[k].want_mg;
+	}
+	return n;
+}
+
+/* VM_PFNMAP/VM_IO ([vvar]) and VM_DONTEXPAND ([vdso]): advice ignored. */
+static void check_special(const char *name)
+{
+	char *p = find_special(name), what[64];
+
+	if (!p) {
+		diag("no %s mapping, not checked", name);
+		return;
+	}
+	snprintf(what, sizeof(what), "madvise(%s) errno", name);
+	expect_eq(what, madvise(p, page_size, MADV_MERGEABLE) ? errno : 0, 0);
+	snprintf(what, sizeof(what), "%s VmFlags mg", name);
+	expect_eq(what, vma_has_flag(getpid(), (unsigned long)p, "mg"), 0);
+}
+
+/* One call over a private and a shared VMA marks only the private one. */
+static bool check_mixed(void)
+{
+	char *mixed = mmap(NULL, 32 * page_size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned long m = (unsigned long)mixed;
+
+	if (mixed == MAP_FAILED ||
+	    mmap(mixed + 16 * page_size, 16 * page_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+		fail("mmap: %s", strerror(errno));
+		return false;
+	}
+	expect_eq("madvise over private+shared errno",
+		  madvise(mixed, 32 * page_size, MADV_MERGEABLE) ? errno : 0, 0);
+	expect_eq("private half mg", vma_has_flag(getpid(), m, "mg"), 1);
+	expect_eq("shared half mg",
+		  vma_has_flag(getpid(), m + 16 * page_size, "mg"), 0);
+	/* The generic madvise() errors come first. */
+	expect_eq("madvise on an unaligned address errno",
+		  madvise(mixed + 1, page_size, MADV_MERGEABLE) ? errno : 0, EINVAL);
+	if (munmap(mixed + 8 * page_size, page_size))
+		fail("munmap: %s", strerror(errno));
+	expect_eq("madvise over a hole errno",
+		  madvise(mixed, 16 * page_size, MADV_MERGEABLE) ? errno : 0, ENOMEM);
+	return true;
+}
+
 static enum result test_unsuitable_vmas(void)
 {
-	struct area a[6];
-	int n = 0, i, memfd;
-	long hp_before = -1, r;
-	char *p, *mixed;
-	char buf[32];
+	struct area a[8];
+	double t0 = now();
+	int n, i, memfd;
+	char what[96];
+	long fs;
 
 	memfd = memfd_create("ksm_tests", 0);
 	if (memfd < 0 || ftruncate(memfd, 16 * page_size)) {
 		fail("memfd: %s", strerror(errno));
 		return RES_FAIL;
 	}
-	a[n] = (struct area){ "MAP_SHARED anonymous", NULL, 16, 0 };
-	a[n++].addr = mmap(NULL, 16 * page_size, PROT_READ | PROT_WRITE,
-			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	a[n] = (struct area){ "MAP_SHARED memfd", NULL, 16, 0 };
-	a[n++].addr = mmap(NULL, 16 * page_size, PROT_READ | PROT_WRITE,
-			   MAP_SHARED, memfd, 0);
-	a[n] = (struct area){ "MAP_PRIVATE memfd (suitable)", NULL, 16, 1 };
-	a[n++].addr = mmap(NULL, 16 * page_size, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE, memfd, 0);
-	a[n] = (struct area){ "MAP_DROPPABLE", NULL, 16, 0 };
-	a[n++].addr = mmap(NULL, 16 * page_size, PROT_READ | PROT_WRITE,
-			   MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
-	if (read_text(NR_HUGEPAGES, buf, sizeof(buf)) < 0) {
-		hp_before = -1;
-	} else {
-		hp_before = atol(buf);
-		if (hp_before < 1)
-			write_text(NR_HUGEPAGES, "1");
-		a[n] = (struct area){ "hugetlb", NULL, 1, 0 };
-		a[n].addr = mmap(NULL, 2UL << 20, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-		if (a[n].addr == MAP_FAILED)
-			diag("hugetlb: mmap failed (%s), not checked", strerror(errno));
-		else
-			n++;
-	}
+	n = map_areas(a, memfd);
 	for (i = 0; i < n; i++) {
-		if (a[i].addr == MAP_FAILED) {
-			diag("%s: mmap failed (%s), not checked", a[i].name,
-			     strerror(errno));
-			a[i--] = a[--n];
-			continue;
-		}
+		/* Identical content everywhere: only suitable areas may merge. */
 		fill_area(&a[i]);
-		r = madvise(a[i].addr, a[i].pages * page_size, MADV_MERGEABLE);
-		if (r)
-			fail("%s: madvise(MADV_MERGEABLE) = %s, expected 0", a[i].name,
-			     strerror(errno));
-		expect_eq(a[i].name, vma_has_flag(getpid(), (unsigned long)a[i].addr,
-						  "mg"), a[i].want_mg);
+		snprintf(what, sizeof(what), "%s: madvise(MADV_MERGEABLE) errno",
+			 a[i].name);
+		expect_eq(what, madvise(a[i].addr, a[i].pages * page_size,
+					MADV_MERGEABLE) ? errno : 0, 0);
+		snprintf(what, sizeof(what), "%s: VmFlags mg", a[i].name);
+		expect_eq(what, vma_has_flag(getpid(), (unsigned long)a[i].addr, "mg"),
+			  a[i].want_mg);
 	}
-	/* Mappings userspace cannot create itself: VM_PFNMAP/VM_IO, DONTEXPAND. */
-	p = find_special("[vvar]");
-	if (p) {
-		expect_eq("madvise([vvar]) errno",
-			  madvise(p, page_size, MADV_MERGEABLE) ? errno : 0, 0);
-		expect_eq("[vvar] mg", vma_has_flag(getpid(), (unsigned long)p, "mg"), 0);
-	}
-	p = find_special("[vdso]");
-	if (p) {
-		expect_eq("madvise([vdso]) errno",
-			  madvise(p, page_size, MADV_MERGEABLE) ? errno : 0, 0);
-		expect_eq("[vdso] mg", vma_has_flag(getpid(), (unsigned long)p, "mg"), 0);
-	}
-	/* One call over a private and a shared VMA marks only the private. */
-	mixed = mmap(NULL, 32 * page_size, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mixed == MAP_FAILED ||
-	    mmap(mixed + 16 * page_size, 16 * page_size, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
-		fail("mmap: %s", strerror(errno));
+	check_special("[vvar]");
+	check_special("[vdso]");
+	if (!check_mixed())
 		return RES_FAIL;
-	}
-	expect_eq("madvise over private+shared errno",
-		  madvise(mixed, 32 * page_size, MADV_MERGEABLE) ? errno : 0, 0);
-	expect_eq("private half mg", vma_has_flag(getpid(), (unsigned long)mixed, "mg"), 1);
-	expect_eq("shared half mg",
-		  vma_has_flag(getpid(), (unsigned long)mixed + 16 * page_size, "mg"), 0);
-	/* Generic madvise errors. */
-	expect_eq("madvise on unaligned address errno",
-		  madvise(mixed + 1, page_size, MADV_MERGEABLE) ? errno : 0, EINVAL);
-	if (munmap(mixed + 8 * page_size, page_size))
-		fail("munmap: %s", strerror(errno));
-	expect_eq("madvise over a hole errno",
-		  madvise(mixed, 16 * page_size, MADV_MERGEABLE) ? errno : 0, ENOMEM);
 	expect_eq("MADV_UNMERGEABLE on shared memory errno",
 		  madvise(a[0].addr, 16 * page_size, MADV_UNMERGEABLE) ? errno : 0, 0);
 
-	/* Let ksmd run: only the private memfd pages (all alike) merge. */
-	{
-		double t0 = now();
-		long fs = knob_val("full_scans");
-
-		knob_set("run", 1);
-		while ((knob_val("full_scans") < fs + 3 ||
-			knob_val("pages_sharing") < 15) && now() < g_deadline)
-			sleep_ms(10);
-		knob_set("run", 0);
-		diag("ksmd ran %.1f s", now() - t0);
-	}
+	/* Only the 16 pages of the private memfd mapping merge. */
+	fs = knob_val("full_scans");
+	knob_set("run", 1);
+	while ((knob_val("full_scans") < fs + 3 ||
+		knob_val("pages_sharing") < 15) && now() < g_deadline)
+		sleep_ms(10);
+	knob_set("run", 0);
+	diag("ksmd ran %.1f s", now() - t0);
 	expect_eq("pages_shared", knob_val("pages_shared"), 1);
 	expect_eq("pages_sharing", knob_val("pages_sharing"), 15);
 	for (i = 0; i < n; i++) {
-		char what[96];
-
-		snprintf(what, sizeof(what), "KSM pages in %s", a[i].name);
+		snprintf(what, sizeof(what), "merged pages in %s", a[i].name);
 		expect_eq(what, count_self_ksm(&a[i]), a[i].want_mg ? a[i].pages : 0);
 	}
 	check_ksm_frames();
