@@ -49,6 +49,7 @@
  * these and takes nothing else.
  */
 
+#include <linux/fs.h>
 #include <linux/hashtable.h>
 #include <linux/mman.h>
 #include <linux/sched/mm.h>

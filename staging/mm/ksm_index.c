@@ -663,9 +663,10 @@ struct ksm_item *ksm_index_unstable_find(struct ksm_index_key key,
  */
 int ksm_index_init(void)
 {
-	unsigned int bits = ilog2(totalram_pages() | 1) - 4;
+	int bits = ilog2(totalram_pages() | 1) - 4;
 
-	ksm_index_bits = clamp(bits, KSM_INDEX_MIN_BITS, KSM_INDEX_MAX_BITS);
+	ksm_index_bits = clamp_t(int, bits, KSM_INDEX_MIN_BITS,
+				 KSM_INDEX_MAX_BITS);
 	ksm_node_cache = KMEM_CACHE(ksm_stable_node, 0);
 	ksm_stable_table = kvcalloc(1U << ksm_index_bits,
 				    sizeof(*ksm_stable_table), GFP_KERNEL);
@@ -679,3 +680,5 @@ int ksm_index_init(void)
 	}
 	return 0;
 }
+
+#include "tests/ksm-kunit.h"

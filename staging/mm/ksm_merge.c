@@ -13,7 +13,7 @@
  * or a zero page placed by ksmd: the fault path gives the mm a private copy.
  */
 
-#include <linux/huge_mm.h>
+#include <linux/mm.h>
 #include <linux/mmu_notifier.h>
 #include <linux/pagewalk.h>
 #include <linux/swap.h>
@@ -308,19 +308,19 @@ int ksm_merge_into_node(struct ksm_item *item, unsigned long addr,
 	int err;
 
 	lockdep_assert_held(&ksm_lock);
-	err = ksm_node_reserve(node);
-	if (!err)
-		err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
+	err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
 	if (err)
 		goto out;
+	err = -EAGAIN;
 	if (folio_trylock(kfolio)) {
-		err = ksm_merge_replace_checked(vma, page, kfolio, node, addr,
-						orig);
+		/* Rmap walks read the mapping array under the folio lock. */
+		err = ksm_node_reserve(node);
+		if (!err)
+			err = ksm_merge_replace_checked(vma, page, kfolio,
+							node, addr, orig);
 		if (!err)
 			ksm_merge_link(item, vma, addr, node);
 		folio_unlock(kfolio);
-	} else {
-		err = -EAGAIN;
 	}
 	ksm_merge_finish(slot, page);
 out:

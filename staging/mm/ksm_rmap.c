@@ -117,6 +117,7 @@ void folio_migrate_ksm(struct folio *newfolio, struct folio *folio)
 	WRITE_ONCE(folio->mapping, NULL);
 }
 
+#ifdef CONFIG_MEMORY_FAILURE
 /* Queue for killing every task that maps the page of @item. */
 static void ksm_rmap_collect_item(struct ksm_item *item, struct page *page,
 				  struct list_head *to_kill, int force_early)
@@ -166,6 +167,7 @@ void collect_procs_ksm(struct folio *folio, struct page *page,
 		ksm_rmap_collect_item(node->maps[i], page, to_kill,
 				      force_early);
 }
+#endif /* CONFIG_MEMORY_FAILURE */
 
 /* Can the swap-in fault map this folio at @addr of @vma as it is? */
 static bool ksm_rmap_needs_copy(struct folio *folio,

@@ -16,6 +16,7 @@
  * volatile have to keep the same sample hash over two rounds first.
  */
 
+#include <linux/mm.h>
 #include <linux/freezer.h>
 #include <linux/kthread.h>
 #include <linux/oom.h>
