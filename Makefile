@@ -19,7 +19,7 @@ KERNEL  = $(BUILD)/out/$(VARIANT)-$(FLAVOUR)/arch/x86/boot/bzImage
 INITRD  = $(BUILD)/guest/initramfs.cpio.gz
 LOGDIR  = $(BUILD)/logs/$(VARIANT)-$(FLAVOUR)-$(shell date +%Y%m%d-%H%M%S)
 KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --initrd $(INITRD) \
-	  --swap $(BUILD)/guest/swap.img --logdir $(LOGDIR)
+	  --swap --logdir $(LOGDIR)
 
 .PHONY: deps kernel userspace initramfs test run shell clean
 
