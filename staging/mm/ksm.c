@@ -65,7 +65,9 @@
 				 VM_DONTEXPAND | VM_HUGETLB | VM_MIXEDMAP | \
 				 VM_DROPPABLE)
 
+/* Indexes, nodes, items, cursor, statistics: see DOC: Locking. */
 DEFINE_MUTEX(ksm_lock);
+/* Registered mms: ksm_mm_list, ksm_mm_hash and the cursor's mm. */
 DEFINE_SPINLOCK(ksm_mm_lock);
 LIST_HEAD(ksm_mm_list);
 DECLARE_WAIT_QUEUE_HEAD(ksmd_wait);
@@ -317,8 +319,8 @@ void ksm_add_vma(struct vm_area_struct *vma)
 
 static void ksm_add_vmas(struct mm_struct *mm)
 {
-	struct vm_area_struct *vma;
 	VMA_ITERATOR(vmi, mm, 0);
+	struct vm_area_struct *vma;
 
 	for_each_vma(vmi, vma)
 		ksm_vma_opt_in(vma);
@@ -326,8 +328,8 @@ static void ksm_add_vmas(struct mm_struct *mm)
 
 static int ksm_del_vmas(struct mm_struct *mm)
 {
-	struct vm_area_struct *vma;
 	VMA_ITERATOR(vmi, mm, 0);
+	struct vm_area_struct *vma;
 	int err;
 
 	for_each_vma(vmi, vma) {

@@ -154,6 +154,7 @@ struct ksm_item {
 		struct ksm_stable_node *node;
 	};
 };
+
 static_assert(sizeof(struct ksm_item) <= 32);
 
 static inline enum ksm_item_state ksm_item_state(const struct ksm_item *item)

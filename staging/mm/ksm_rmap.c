@@ -45,6 +45,7 @@ static bool ksm_rmap_walk_item(struct folio *folio, struct ksm_item *item,
 	struct anon_vma_chain *avc;
 	unsigned long addr;
 	bool more = true;
+	bool own;
 
 	cond_resched();
 	if (!ksm_rmap_lock(anon_vma, rwc))
@@ -52,7 +53,8 @@ static bool ksm_rmap_walk_item(struct folio *folio, struct ksm_item *item,
 	anon_vma_interval_tree_foreach(avc, &anon_vma->rb_root, pgoff, pgoff) {
 		vma = avc->vma;
 		cond_resched();
-		if ((vma->vm_mm != item->owner->mm) != others)
+		own = vma->vm_mm == item->owner->mm;
+		if (own == others)
 			continue;
 		addr = vma_address(vma, pgoff, 1);
 		if (addr == -EFAULT)

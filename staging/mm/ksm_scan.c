@@ -483,8 +483,8 @@ void ksm_scan_restart(void)
 static int ksm_scan_unmerge_mm(struct ksm_mm *slot)
 {
 	struct mm_struct *mm = slot->mm;
-	struct vm_area_struct *vma;
 	VMA_ITERATOR(vmi, mm, 0);
+	struct vm_area_struct *vma;
 	int err = 0;
 
 	mmap_read_lock(mm);
@@ -536,8 +536,8 @@ static void ksmd_sleep(void)
 	unsigned long ms = READ_ONCE(ksm_tun.sleep_millisecs);
 
 	if (!ksmd_should_scan()) {
-		wait_event_freezable(ksmd_wait, ksmd_should_scan() ||
-					       kthread_should_stop());
+		wait_event_freezable(ksmd_wait,
+				     ksmd_should_scan() || kthread_should_stop());
 		return;
 	}
 	if (!ms) {
@@ -546,8 +546,9 @@ static void ksmd_sleep(void)
 		return;
 	}
 	wait_event_freezable_timeout(ksmd_wait,
-		READ_ONCE(ksm_tun.sleep_millisecs) != ms ||
-		kthread_should_stop(), msecs_to_jiffies(ms));
+				     READ_ONCE(ksm_tun.sleep_millisecs) != ms ||
+				     kthread_should_stop(),
+				     msecs_to_jiffies(ms));
 }
 
 static int ksmd_thread(void *unused)

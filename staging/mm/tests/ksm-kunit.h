@@ -256,6 +256,7 @@ static struct kunit_suite ksm_test_suite = {
 	.name = "ksm",
 	.test_cases = ksm_test_cases,
 };
+
 kunit_test_suite(ksm_test_suite);
 
 #endif /* IS_ENABLED(CONFIG_KSM_KUNIT_TEST) */
