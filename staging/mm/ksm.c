@@ -60,10 +60,19 @@
 
 #include "ksm_internal.h"
 
+/* Architecture flags of mappings KSM must leave alone. */
+#if defined(VM_SAO)
+#define KSM_VMA_ARCH_EXCLUDED	VM_SAO
+#elif defined(VM_SPARC_ADI)
+#define KSM_VMA_ARCH_EXCLUDED	VM_SPARC_ADI
+#else
+#define KSM_VMA_ARCH_EXCLUDED	VM_NONE
+#endif
+
 /* VMAs with any of these flags are never merged. */
 #define KSM_VMA_EXCLUDED	(VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | \
 				 VM_DONTEXPAND | VM_HUGETLB | VM_MIXEDMAP | \
-				 VM_DROPPABLE)
+				 VM_DROPPABLE | KSM_VMA_ARCH_EXCLUDED)
 
 /* Indexes, nodes, items, cursor, statistics: see DOC: Locking. */
 DEFINE_MUTEX(ksm_lock);
@@ -98,19 +107,7 @@ struct ksm_stats ksm_stats;
  */
 bool ksm_vma_compatible(struct vm_area_struct *vma)
 {
-	if (vma->vm_flags & KSM_VMA_EXCLUDED)
-		return false;
-	if (vma_is_dax(vma))
-		return false;
-#ifdef VM_SAO
-	if (vma->vm_flags & VM_SAO)
-		return false;
-#endif
-#ifdef VM_SPARC_ADI
-	if (vma->vm_flags & VM_SPARC_ADI)
-		return false;
-#endif
-	return true;
+	return !(vma->vm_flags & KSM_VMA_EXCLUDED) && !vma_is_dax(vma);
 }
 
 /**
@@ -394,11 +391,9 @@ int ksm_disable_merge_any(struct mm_struct *mm)
 int ksm_disable(struct mm_struct *mm)
 {
 	mmap_assert_write_locked(mm);
-	if (!test_bit(MMF_VM_MERGEABLE, &mm->flags))
-		return 0;
 	if (test_bit(MMF_VM_MERGE_ANY, &mm->flags))
 		return ksm_disable_merge_any(mm);
-	return ksm_del_vmas(mm);
+	return test_bit(MMF_VM_MERGEABLE, &mm->flags) ? ksm_del_vmas(mm) : 0;
 }
 
 /**

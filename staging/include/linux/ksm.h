@@ -1,59 +1,76 @@
 /* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Kernel Samepage Merging (KSM).
+ *
+ * ksmd looks for anonymous pages with identical contents in the address
+ * spaces that opted in, and maps one write-protected copy in their place.
+ * User documentation: Documentation/admin-guide/mm/ksm.rst.
+ */
 #ifndef __LINUX_KSM_H
 #define __LINUX_KSM_H
-/*
- * Kernel Samepage Merging: ksmd finds anonymous pages with identical
- * contents in registered address spaces and maps one write-protected
- * copy in their place. See Documentation/admin-guide/mm/ksm.rst.
- */
 
-#include <linux/bitops.h>
 #include <linux/mm.h>
-#include <linux/pagemap.h>
 #include <linux/rmap.h>
 #include <linux/sched.h>
 #include <linux/sched/coredump.h>
+#include <linux/pagemap.h>
+#include <linux/bitops.h>
 
 #ifdef CONFIG_KSM
+
+/* Registration of address spaces: fork, exec, exit, madvise, prctl. */
+int __ksm_enter(struct mm_struct *mm);
+void __ksm_exit(struct mm_struct *mm);
 int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
 		unsigned long end, int advice, unsigned long *vm_flags);
-
 void ksm_add_vma(struct vm_area_struct *vma);
 int ksm_enable_merge_any(struct mm_struct *mm);
 int ksm_disable_merge_any(struct mm_struct *mm);
 int ksm_disable(struct mm_struct *mm);
+long ksm_process_profit(struct mm_struct *mm);
 
-int __ksm_enter(struct mm_struct *mm);
-void __ksm_exit(struct mm_struct *mm);
-
+/* KSM folios as seen by rmap, migration, memory failure and swap-in. */
+void rmap_walk_ksm(struct folio *folio, struct rmap_walk_control *rwc);
+void folio_migrate_ksm(struct folio *dst, struct folio *src);
+void collect_procs_ksm(struct folio *folio, struct page *page,
+		       struct list_head *to_kill, int force_early);
 /*
- * A zero page that ksmd put in place of an empty anonymous page is told
- * apart from one mapped by a read fault by its dirty bit: ksmd sets it,
- * the fault path never does.
+ * A folio found in the swap cache cannot always be mapped where the fault
+ * is: a KSM folio while everything is being unmerged, or a folio of
+ * another anon_vma or page offset. The fault then maps a private copy,
+ * and ksmd may merge that again later.
  */
-#define is_ksm_zero_pte(pte)	(is_zero_pfn(pte_pfn(pte)) && pte_dirty(pte))
+struct folio *ksm_might_need_to_copy(struct folio *folio,
+				     struct vm_area_struct *vma,
+				     unsigned long addr);
 
-/* Number of zero pages ksmd mapped, over all address spaces. */
+/* Zero pages that ksmd mapped, over all address spaces. */
 extern atomic_long_t ksm_zero_pages;
 
-static inline void ksm_map_zero_page(struct mm_struct *mm)
-{
-	atomic_long_inc(&ksm_zero_pages);
-	atomic_long_inc(&mm->ksm_zero_pages);
-}
-
-/* Called whenever a pte is zapped or replaced, to keep the counts right. */
-static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
-{
-	if (!is_ksm_zero_pte(pte))
-		return;
-	atomic_long_dec(&ksm_zero_pages);
-	atomic_long_dec(&mm->ksm_zero_pages);
-}
+/*
+ * ksmd sets the dirty bit of the zero page ptes it installs; a read fault
+ * never does. That is how they are told apart when they go away.
+ */
+#define is_ksm_zero_pte(pte)	(is_zero_pfn(pte_pfn(pte)) && pte_dirty(pte))
 
 static inline long mm_ksm_zero_pages(struct mm_struct *mm)
 {
 	return atomic_long_read(&mm->ksm_zero_pages);
+}
+
+static inline void ksm_map_zero_page(struct mm_struct *mm)
+{
+	atomic_long_inc(&mm->ksm_zero_pages);
+	atomic_long_inc(&ksm_zero_pages);
+}
+
+/* The fault and zap paths call this for every pte they replace. */
+static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
+{
+	if (!is_ksm_zero_pte(pte))
+		return;
+	atomic_long_dec(&mm->ksm_zero_pages);
+	atomic_long_dec(&ksm_zero_pages);
 }
 
 static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
@@ -63,47 +80,48 @@ static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 	if (!test_bit(MMF_VM_MERGEABLE, &oldmm->flags))
 		return;
 	/*
-	 * The child starts without tracking items of its own, but the
-	 * zero page ptes it inherited are still ksmd's: count them once
-	 * more globally. Registering the child is best effort.
+	 * The child tracks nothing yet, but the zero page ptes it copied
+	 * are ksmd's: they count once more. Registering is best effort.
 	 */
-	inherited = atomic_long_read(&mm->ksm_zero_pages);
-	mm->ksm_merging_pages = 0;
 	mm->ksm_rmap_items = 0;
+	mm->ksm_merging_pages = 0;
+	inherited = mm_ksm_zero_pages(mm);
 	atomic_long_add(inherited, &ksm_zero_pages);
 	__ksm_enter(mm);
 }
 
 static inline int ksm_execve(struct mm_struct *mm)
 {
-	if (!test_bit(MMF_VM_MERGE_ANY, &mm->flags))
-		return 0;
-	return __ksm_enter(mm);
+	return test_bit(MMF_VM_MERGE_ANY, &mm->flags) ? __ksm_enter(mm) : 0;
 }
 
 static inline void ksm_exit(struct mm_struct *mm)
 {
-	if (test_bit(MMF_VM_MERGEABLE, &mm->flags))
-		__ksm_exit(mm);
+	if (!test_bit(MMF_VM_MERGEABLE, &mm->flags))
+		return;
+	__ksm_exit(mm);
 }
 
-/*
- * A swapped-in folio that was a KSM folio, or that belongs to another
- * anon_vma or offset, cannot be mapped at @addr as it is: the caller gets
- * a private copy instead, and ksmd may merge it again later.
- */
-struct folio *ksm_might_need_to_copy(struct folio *folio,
-			struct vm_area_struct *vma, unsigned long addr);
+#else  /* !CONFIG_KSM: nothing is ever merged */
 
-void rmap_walk_ksm(struct folio *folio, struct rmap_walk_control *rwc);
-void folio_migrate_ksm(struct folio *newfolio, struct folio *folio);
-void collect_procs_ksm(struct folio *folio, struct page *page,
-		struct list_head *to_kill, int force_early);
-long ksm_process_profit(struct mm_struct *mm);
+static inline void ksm_exit(struct mm_struct *mm)
+{
+}
 
-#else  /* !CONFIG_KSM */
+static inline int ksm_execve(struct mm_struct *mm)
+{
+	return 0;
+}
 
 static inline void ksm_add_vma(struct vm_area_struct *vma)
+{
+}
+
+static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
+{
+}
+
+static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
 {
 }
 
@@ -112,50 +130,37 @@ static inline int ksm_disable(struct mm_struct *mm)
 	return 0;
 }
 
-static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
-{
-}
-
-static inline int ksm_execve(struct mm_struct *mm)
-{
-	return 0;
-}
-
-static inline void ksm_exit(struct mm_struct *mm)
-{
-}
-
-static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
-{
-}
-
 static inline void collect_procs_ksm(struct folio *folio, struct page *page,
-				     struct list_head *to_kill, int force_early)
+				     struct list_head *to_kill,
+				     int force_early)
 {
 }
 
 #ifdef CONFIG_MMU
-static inline int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
-		unsigned long end, int advice, unsigned long *vm_flags)
+static inline void rmap_walk_ksm(struct folio *folio,
+				 struct rmap_walk_control *rwc)
 {
-	return 0;
+}
+
+static inline void folio_migrate_ksm(struct folio *dst, struct folio *src)
+{
 }
 
 static inline struct folio *ksm_might_need_to_copy(struct folio *folio,
-			struct vm_area_struct *vma, unsigned long addr)
+						   struct vm_area_struct *vma,
+						   unsigned long addr)
 {
 	return folio;
 }
 
-static inline void rmap_walk_ksm(struct folio *folio,
-			struct rmap_walk_control *rwc)
+static inline int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
+			      unsigned long end, int advice,
+			      unsigned long *vm_flags)
 {
-}
-
-static inline void folio_migrate_ksm(struct folio *newfolio, struct folio *old)
-{
+	return 0;
 }
 #endif /* CONFIG_MMU */
-#endif /* !CONFIG_KSM */
+
+#endif /* CONFIG_KSM */
 
 #endif /* __LINUX_KSM_H */
