@@ -53,6 +53,9 @@
 #define MAX_PAGES	1024
 #define SCAN_BATCH	5000
 #define DEFAULT_TIMEOUT	120
+/* ksm_settle() gives up when the counters stay put this long. */
+#define SETTLE_STUCK_SCANS	200
+#define SETTLE_STUCK_SECONDS	15
 
 /* kpageflags bits (include/uapi/linux/kernel-page-flags.h) */
 #define KPF_BIT_KSM	21
@@ -102,6 +105,7 @@ struct worker {
 	int rep_rd, rep_wr;		/* replies: worker -> test */
 	bool mergeable;			/* model: region may be merged */
 	bool pending;			/* prepared, not running yet */
+	bool dead;			/* stopped answering */
 	struct worker_shm *shm;
 };
 
@@ -817,6 +821,23 @@ static struct worker *worker_start(void)
 	return w;
 }
 
+/* Says once how a worker that stopped answering ended. */
+static void worker_gone(struct worker *w)
+{
+	int status;
+
+	if (w->dead)
+		return;
+	w->dead = true;
+	sleep_ms(100);
+	if (waitpid(w->pid, &status, WNOHANG) != w->pid)
+		fail("worker %d does not answer", w->pid);
+	else if (WIFSIGNALED(status))
+		fail("worker %d killed by signal %d", w->pid, WTERMSIG(status));
+	else
+		fail("worker %d exited with %d", w->pid, WEXITSTATUS(status));
+}
+
 static long worker_call(struct worker *w, worker_fn fn, long arg)
 {
 	struct worker_msg m = { fn, arg };
@@ -824,7 +845,7 @@ static long worker_call(struct worker *w, worker_fn fn, long arg)
 
 	if (write(w->cmd_wr, &m, sizeof(m)) != sizeof(m) ||
 	    read(w->rep_rd, &r, sizeof(r)) != sizeof(r)) {
-		fail("worker %d does not answer", w->pid);
+		worker_gone(w);
 		return -EPIPE;
 	}
 	return r;
@@ -1399,8 +1420,8 @@ static bool (*g_settle_pred)(struct worker **ws, int n);
  */
 static bool ksm_settle(struct worker **ws, int n, int min_scans)
 {
-	long start, cur, done_at = -1;
-	double t0 = now();
+	long start, cur, done_at = -1, sig, last_sig = -1, still_from = 0;
+	double t0 = now(), still_since = t0;
 
 	knob_set("pages_to_scan", SCAN_BATCH);
 	knob_set("sleep_millisecs", 0);
@@ -1419,6 +1440,20 @@ static bool ksm_settle(struct worker **ws, int n, int min_scans)
 		}
 		if (done_at >= 0 && cur >= done_at + 2)
 			break;
+		/* Nothing changed for SETTLE_STUCK_SCANS scans and seconds. */
+		sig = knob_val("pages_shared") * 1000003 + knob_val("pages_sharing");
+		if (sig != last_sig) {
+			last_sig = sig;
+			still_from = cur;
+			still_since = now();
+		} else if (done_at < 0 && cur - still_from > SETTLE_STUCK_SCANS &&
+			   now() - still_since > SETTLE_STUCK_SECONDS) {
+			knob_set("run", 0);
+			fail("ksmd is stuck short of the expected state (%ld full scans)",
+			     cur - start);
+			show_counters();
+			return false;
+		}
 		if (now() > g_deadline) {
 			knob_set("run", 0);
 			fail("ksmd did not reach the expected state in time (%ld full scans)",
