@@ -287,7 +287,8 @@ void ksm_node_retire(struct ksm_stable_node *node, struct folio *kfolio)
 				ksm_index_stable_insert(node, kfolio);
 			return;
 		}
-		WRITE_ONCE(kfolio->mapping, NULL);
+		/* It stays an anon folio, with no node: swap-in copies it. */
+		WRITE_ONCE(kfolio->mapping, (void *)PAGE_MAPPING_KSM);
 	}
 	if (node->indexed)
 		ksm_index_stable_erase(node);

@@ -116,7 +116,8 @@ void folio_migrate_ksm(struct folio *newfolio, struct folio *folio)
 	 * pfn before the old folio stops pointing to the node.
 	 */
 	smp_wmb();
-	WRITE_ONCE(folio->mapping, NULL);
+	/* Still anon for the rest of the migration, but with no node. */
+	WRITE_ONCE(folio->mapping, (void *)PAGE_MAPPING_KSM);
 }
 
 #ifdef CONFIG_MEMORY_FAILURE
@@ -179,9 +180,13 @@ static bool ksm_rmap_needs_copy(struct folio *folio,
 
 	if (folio_test_large(folio))
 		return false;
-	/* While everything is unshared, KSM pages must not come back. */
+	/*
+	 * A KSM folio whose node was retired cannot be shared again, and
+	 * while everything is unshared KSM pages must not come back.
+	 */
 	if (folio_test_ksm(folio))
-		return READ_ONCE(ksm_tun.run) == KSM_RUN_UNMERGE;
+		return !folio_ksm_node(folio) ||
+		       READ_ONCE(ksm_tun.run) == KSM_RUN_UNMERGE;
 	anon_vma = folio_anon_vma(folio);
 	if (!anon_vma)
 		return false;
