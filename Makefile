@@ -4,6 +4,8 @@
 #   make test     build the debug kernel and run every test; closing line `N passed, N failed`
 #   make shell    boot the patched kernel into a busybox shell
 #   make kernel   just build (VARIANT=ours|pristine, FLAVOUR=debug|perf)
+#   make bench    build the perf kernels (pristine and ours), run the KSM workloads
+#                 under QEMU -icount on both; table, $(BUILD)/bench/results.{csv,png}
 #
 # VARIANT=pristine runs the same on the base tree, with its own KSM.
 # STAGING=1 also lays staging/ (work in progress) onto our tree.
@@ -21,7 +23,7 @@ LOGDIR  = $(BUILD)/logs/$(VARIANT)-$(FLAVOUR)-$(shell date +%Y%m%d-%H%M%S)
 KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --initrd $(INITRD) \
 	  --swap --logdir $(LOGDIR)
 
-.PHONY: deps kernel userspace initramfs test run shell clean
+.PHONY: deps kernel userspace initramfs test run shell bench clean
 
 deps:
 	@harness/deps.sh
@@ -40,6 +42,18 @@ run: kernel initramfs
 
 shell: kernel initramfs
 	@$(KSMT) boot --mode shell
+
+# BENCH_ONLY=w1,w2,w3,w5,w6,dflt runs a subset; BENCH_JOBS=N boots at a time (2).
+bench: deps
+	@set -e; start=$$(date +%s); \
+	WITH_BENCH=1 harness/deps.sh; \
+	harness/build-kernel.sh pristine perf >/dev/null; \
+	harness/build-kernel.sh ours perf >/dev/null; \
+	harness/mkinitramfs.sh >/dev/null; \
+	rc=0; python3 harness/bench.py --base $(BUILD)/out/pristine-perf/arch/x86/boot/bzImage \
+		--ours $(BUILD)/out/ours-perf/arch/x86/boot/bzImage --initrd $(INITRD) \
+		--out $(BUILD)/bench --src $(BUILD)/src $(if $(BENCH_ONLY),--only $(BENCH_ONLY)) || rc=$$?; \
+	echo "# make bench: $$(( $$(date +%s) - start )) s of wall time in all"; exit $$rc
 
 clean:
 	rm -rf $(BUILD)/out $(BUILD)/guest $(BUILD)/logs

@@ -66,7 +66,7 @@ def qemu_cmd(a, append, swap):
 def kernel_words(a, mode, extra):
     words = ["console=ttyS0", "loglevel=4", "log_buf_len=8M", "panic=-1",
              "oops=panic", "KSMT_MODE=" + mode]
-    return " ".join(words + extra)
+    return " ".join(words + (a.append.split() if a.append else []) + extra)
 
 
 def boot(a, mode, extra, timeout, log, interactive=False):
@@ -299,7 +299,9 @@ def main():
     p.add_argument("--swap-mb", type=int, default=512)
     p.add_argument("--node-mb", type=int, default=1024)
     p.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"))
-    p.add_argument("--icount", action="store_true")
+    p.add_argument("--icount", action="store_true",
+                   help="-icount shift=1,sleep=off: guest time follows instructions")
+    p.add_argument("--append", default="", help="extra kernel command-line words")
     p.add_argument("--gdb", action="store_true")
     p.add_argument("--echo", action="store_true")
     p.add_argument("--no-skip", action="store_true")

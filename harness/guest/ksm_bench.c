@@ -1,0 +1,876 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksm_bench: the KSM workloads of `make bench`, run inside the guest.
+ *
+ * Usage: ksm_bench [--quick] WORKLOAD...
+ *   w1    4 x 64 MiB, every page identical across processes (page i the same
+ *         in every process, distinct from page j); pages_to_scan=10000,
+ *         sleep_millisecs=0: guest time to full merge and ksmd CPU. Then, on
+ *         the converged state: KSM slab bytes per tracked page (meta), W4
+ *         (default knobs, smart_scan=1, 30 s: ksmd CPU percent) and W7 (time
+ *         of `echo 2 > run`).
+ *   w2    8 x 64 MiB, even pages identical across processes, odd pages unique.
+ *   w3    2 x 256 MiB, all unique: ksmd CPU per page scanned over two full scans.
+ *   w5    one 1 TiB MAP_NORESERVE mergeable VMA with 16 touched pages: guest
+ *         time of one full scan (between two advances of full_scans).
+ *   w6    2 x 64 MiB, identical across processes, every fourth page rewritten
+ *         continuously: cow_ksm (merges later broken by a write) per second.
+ *   dflt  w1 with the default knobs (pages_to_scan=100, sleep_millisecs=20).
+ * --quick divides every size by 16 (for trying the program out).
+ *
+ * Every byte of every process is verified after each workload (and before
+ * it). A workload prints its figures only if every check passed:
+ *   BENCH <workload> <metric> <value>
+ * otherwise `BENCH-FAIL <workload> <reason>`; the exit code is the number of
+ * failed workloads. Lines starting with `#` are progress notes.
+ *
+ * Times are guest CLOCK_MONOTONIC (QEMU -icount makes them follow executed
+ * instructions); ksmd CPU is sum_exec_runtime from /proc/<ksmd>/schedstat (ns),
+ * or utime+stime of /proc/<ksmd>/stat when the kernel lacks schedstat.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KSM "/sys/kernel/mm/ksm/"
+#define MAXP 16
+#define MIB (1024L * 1024)
+
+enum kind {
+	K_SAME,		/* every page identical across processes */
+	K_HALF,		/* even pages identical across processes, odd unique */
+	K_UNIQUE,	/* every page unique */
+	K_VOLATILE,	/* identical across processes, pg % 4 == 0 rewritten */
+	K_SPARSE,	/* 1 TiB, 16 touched unique pages */
+};
+
+struct kid {
+	pid_t pid;
+	int cmd;	/* parent -> child */
+	int ans;	/* child -> parent */
+};
+
+static long page_size;
+static int quick;
+static struct kid kids[MAXP];
+static int nkids;
+static volatile int *stop_flag;	/* shared with the children (W6) */
+static int ksmd_pid = -1;
+static const char *cpu_source = "none";
+
+/* ---------------------------------------------------------------- helpers */
+
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("# ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	fflush(stdout);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* Read a whole small file into buf; returns length or -1. */
+static ssize_t slurp(const char *path, char *buf, size_t size)
+{
+	ssize_t n, len = 0;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = 0;
+	return n < 0 ? -1 : len;
+}
+
+static long ksm_read(const char *name)
+{
+	char path[128], buf[64];
+
+	snprintf(path, sizeof(path), KSM "%s", name);
+	if (slurp(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+static int ksm_write(const char *name, long v)
+{
+	char path[128], buf[32];
+	int fd, len, ok;
+
+	snprintf(path, sizeof(path), KSM "%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	len = snprintf(buf, sizeof(buf), "%ld", v);
+	ok = write(fd, buf, len) == len;
+	ok &= close(fd) == 0;
+	return ok ? 0 : -1;
+}
+
+static int ksm_has(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), KSM "%s", name);
+	return access(path, F_OK) == 0;
+}
+
+static long vmstat(const char *name)
+{
+	static char buf[16384];
+	size_t len = strlen(name);
+	char *p;
+
+	if (slurp("/proc/vmstat", buf, sizeof(buf)) < 0)
+		return -1;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, name, len) && p[len] == ' ')
+			return strtol(p + len + 1, NULL, 10);
+	return -1;
+}
+
+static int find_ksmd(void)
+{
+	char path[300], buf[64];
+	struct dirent *e;
+	DIR *d = opendir("/proc");
+
+	while (d && (e = readdir(d))) {
+		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+		if (slurp(path, buf, sizeof(buf)) > 0 && !strcmp(buf, "ksmd\n")) {
+			ksmd_pid = atoi(e->d_name);
+			break;
+		}
+	}
+	if (d)
+		closedir(d);
+	return ksmd_pid;
+}
+
+/* CPU seconds ksmd has used so far, or -1. */
+static double ksmd_cpu(void)
+{
+	char path[64], buf[512], *p;
+	unsigned long long ns;
+	unsigned long ut, st;
+
+	if (ksmd_pid < 0 && find_ksmd() < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", ksmd_pid);
+	if (slurp(path, buf, sizeof(buf)) > 0 && sscanf(buf, "%llu", &ns) == 1) {
+		cpu_source = "schedstat";
+		return ns / 1e9;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", ksmd_pid);
+	if (slurp(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			 &ut, &st) != 2)
+		return -1;
+	cpu_source = "stat";
+	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * KSM slab memory: every /proc/slabinfo cache whose name starts with "ksm"
+ * (base: ksm_rmap_item, ksm_stable_node, ksm_mm_slot; ours: its own).
+ * The guest boots with slab_nomerge so that these caches stand alone.
+ * @slab: bytes of the slabs (pages) they hold; @objs: active objects x size.
+ */
+static int ksm_slab(long *slab, long *objs, char *names, size_t nsize)
+{
+	static char buf[65536];
+	char *line, *save;
+	int found = 0;
+
+	*slab = *objs = 0;
+	if (names)
+		names[0] = 0;
+	if (slurp("/proc/slabinfo", buf, sizeof(buf)) < 0)
+		return -1;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[64];
+		long active, num, size, perslab, pages, aslabs, nslabs;
+
+		if (strncmp(line, "ksm", 3))
+			continue;
+		if (sscanf(line, "%63s %ld %ld %ld %ld %ld : tunables %*d %*d %*d : slabdata %ld %ld",
+			   name, &active, &num, &size, &perslab, &pages, &aslabs, &nslabs) != 8)
+			continue;
+		*slab += nslabs * pages * page_size;
+		*objs += active * size;
+		if (names && strlen(names) + strlen(name) + 2 < nsize) {
+			strcat(names, names[0] ? "+" : "");
+			strcat(names, name);
+		}
+		found++;
+	}
+	return found ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ page contents */
+
+static inline uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* Seed of a page: distinct (pg, owner, gen) give distinct pages. */
+static inline uint64_t seed_of(long pg, int owner, uint32_t gen)
+{
+	return mix(mix((uint64_t)pg * 0x9e3779b97f4a7c15ULL ^ ((uint64_t)(owner + 2) << 40)) +
+		   (uint64_t)gen * 0xbf58476d1ce4e5b9ULL);
+}
+
+static void fill_page(uint64_t *p, long pg, int owner, uint32_t gen)
+{
+	uint64_t s = seed_of(pg, owner, gen);
+	long words = page_size / 8;
+
+	for (long w = 0; w < words; w++)
+		p[w] = s ^ (w * 0x94d049bb133111ebULL);
+}
+
+/* Bytes of the page that differ from what it should hold. */
+static long check_page(const uint64_t *p, long pg, int owner, uint32_t gen)
+{
+	uint64_t s = seed_of(pg, owner, gen);
+	long words = page_size / 8, bad = 0;
+
+	for (long w = 0; w < words; w++) {
+		uint64_t x = p[w] ^ s ^ (w * 0x94d049bb133111ebULL);
+
+		if (x)
+			for (int b = 0; b < 8; b++)
+				bad += ((x >> (8 * b)) & 0xff) != 0;
+	}
+	return bad;
+}
+
+/* ----------------------------------------------------------------- children */
+
+struct spec {
+	enum kind kind;
+	long pages;		/* per process (K_SPARSE: size of the VMA) */
+};
+
+#define SPARSE_TOUCHED 16
+
+static int owner_of(const struct spec *s, long pg, int me)
+{
+	switch (s->kind) {
+	case K_SAME:
+	case K_VOLATILE:
+		return -1;
+	case K_HALF:
+		return (pg & 1) ? me : -1;
+	default:
+		return me;
+	}
+}
+
+static long sparse_page(const struct spec *s, int i)
+{
+	return (s->pages / SPARSE_TOUCHED) * i + 7;
+}
+
+static long child_verify(const struct spec *s, char *map, int me, const uint32_t *gens)
+{
+	long bad = 0;
+
+	if (s->kind == K_SPARSE) {
+		long stride = s->pages / SPARSE_TOUCHED;
+
+		for (int i = 0; i < SPARSE_TOUCHED; i++) {
+			long pg = sparse_page(s, i);
+
+			bad += check_page((uint64_t *)(map + pg * page_size), pg, me, 0);
+		}
+		/* Untouched pages must read as zero: a sample, one per 4 GiB. */
+		for (long pg = 3; pg < s->pages; pg += (4L << 30) / page_size) {
+			const uint64_t *p = (uint64_t *)(map + pg * page_size);
+
+			if (pg % stride == 7)
+				continue;
+			for (long w = 0; w < page_size / 8; w++)
+				bad += p[w] != 0;
+		}
+		return bad;
+	}
+	for (long pg = 0; pg < s->pages; pg++)
+		bad += check_page((uint64_t *)(map + pg * page_size), pg, owner_of(s, pg, me),
+				  gens ? gens[pg] : 0);
+	return bad;
+}
+
+/* W6: rewrite every fourth page, pass after pass, until told to stop. */
+static long child_write(const struct spec *s, char *map, uint32_t *gens)
+{
+	long passes = 0;
+
+	while (!*stop_flag) {
+		for (long pg = 0; pg < s->pages && !*stop_flag; pg += 4) {
+			gens[pg]++;
+			fill_page((uint64_t *)(map + pg * page_size), pg, -1, gens[pg]);
+		}
+		passes++;
+	}
+	return passes;
+}
+
+static void child_main(const struct spec *s, int me, int cmd, int ans)
+{
+	long len = s->pages * page_size;
+	uint32_t *gens = NULL;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	char *map;
+	char c;
+
+	if (s->kind == K_SPARSE)
+		flags |= MAP_NORESERVE;
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (map == MAP_FAILED)
+		_exit(2);
+	if (s->kind == K_VOLATILE) {
+		gens = calloc(s->pages, sizeof(*gens));
+		if (!gens)
+			_exit(2);
+	}
+	if (s->kind == K_SPARSE) {
+		for (int i = 0; i < SPARSE_TOUCHED; i++) {
+			long pg = sparse_page(s, i);
+
+			fill_page((uint64_t *)(map + pg * page_size), pg, me, 0);
+		}
+	} else {
+		for (long pg = 0; pg < s->pages; pg++)
+			fill_page((uint64_t *)(map + pg * page_size), pg, owner_of(s, pg, me), 0);
+	}
+	if (madvise(map, len, MADV_MERGEABLE))
+		_exit(3);
+	c = 'r';
+	if (write(ans, &c, 1) != 1)
+		_exit(4);
+	while (read(cmd, &c, 1) == 1) {
+		long r = 0;
+
+		if (c == 'v')
+			r = child_verify(s, map, me, gens);
+		else if (c == 'W' && gens)
+			r = child_write(s, map, gens);
+		else if (c == 'q')
+			break;
+		if (write(ans, &r, sizeof(r)) != sizeof(r))
+			_exit(5);
+	}
+	_exit(0);
+}
+
+static int spawn(int n, const struct spec *s)
+{
+	for (int i = 0; i < n; i++) {
+		int c[2], a[2];
+		char r;
+
+		if (pipe(c) || pipe(a))
+			return -1;
+		fflush(stdout);
+		kids[i].pid = fork();
+		if (kids[i].pid < 0)
+			return -1;
+		if (!kids[i].pid) {
+			close(c[1]);
+			close(a[0]);
+			child_main(s, i, c[0], a[1]);
+		}
+		close(c[0]);
+		close(a[1]);
+		kids[i].cmd = c[1];
+		kids[i].ans = a[0];
+		nkids = i + 1;
+		if (read(kids[i].ans, &r, 1) != 1 || r != 'r') {
+			note("child %d failed to set up", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int send(int i, char c)
+{
+	return write(kids[i].cmd, &c, 1) == 1 ? 0 : -1;
+}
+
+static long answer(int i)
+{
+	long r;
+
+	return read(kids[i].ans, &r, sizeof(r)) == sizeof(r) ? r : -1;
+}
+
+static void reap(void)
+{
+	for (int i = 0; i < nkids; i++) {
+		send(i, 'q');
+		close(kids[i].cmd);
+		close(kids[i].ans);
+		waitpid(kids[i].pid, NULL, 0);
+	}
+	nkids = 0;
+}
+
+/* Every byte of every process; 0 if all are as expected. */
+static long verify_all(const char *w, const char *when)
+{
+	long bad = 0;
+
+	for (int i = 0; i < nkids; i++)
+		if (send(i, 'v'))
+			return -1;
+	for (int i = 0; i < nkids; i++) {
+		long b = answer(i);
+
+		bad += b < 0 ? 1 : b;
+	}
+	note("%s: verified every byte of %d processes %s: %ld bad", w, nkids, when, bad);
+	return bad;
+}
+
+/* ------------------------------------------------------------ KSM plumbing */
+
+/* Unmerge everything, stop ksmd and set the scan knobs; 0 on success. */
+static int ksm_prepare(long pages_to_scan, long sleep_ms)
+{
+	if (ksm_write("run", 2))
+		return -1;
+	if (ksm_read("pages_shared") || ksm_read("pages_sharing"))
+		return -1;
+	if (ksm_has("smart_scan") && ksm_write("smart_scan", 1))
+		return -1;
+	if (ksm_write("pages_to_scan", pages_to_scan) ||
+	    ksm_write("sleep_millisecs", sleep_ms))
+		return -1;
+	return ksm_write("run", 0);
+}
+
+/*
+ * Poll until pages_shared and pages_sharing reach their final values; return
+ * the guest time that took from t0, or -1 after @limit seconds.
+ */
+static double wait_merged(long shared, long sharing, double t0, double poll, double limit)
+{
+	double last = 0, t;
+
+	for (;;) {
+		long s = ksm_read("pages_shared"), g = ksm_read("pages_sharing");
+
+		t = now();
+		if (s == shared && g == sharing)
+			return t - t0;
+		if (t - last >= 5) {
+			note("  %6.1fs shared %ld sharing %ld full_scans %ld", t - t0, s, g,
+			     ksm_read("full_scans"));
+			last = t;
+		}
+		if (t - t0 > limit)
+			return -1;
+		sleep_s(poll);
+	}
+}
+
+struct result {
+	char w[16];
+	char metric[40];
+	char value[40];
+};
+
+static struct result results[64];
+static int nresults;
+
+static void put(const char *w, const char *metric, const char *fmt, ...)
+{
+	struct result *r = &results[nresults++];
+	va_list ap;
+
+	snprintf(r->w, sizeof(r->w), "%s", w);
+	snprintf(r->metric, sizeof(r->metric), "%s", metric);
+	va_start(ap, fmt);
+	vsnprintf(r->value, sizeof(r->value), fmt, ap);
+	va_end(ap);
+}
+
+/* Print the figures gathered for @w, or drop them if it failed. */
+static int finish(const char *w, const char *fail)
+{
+	for (int i = 0; i < nresults; i++) {
+		if (strcmp(results[i].w, w))
+			continue;
+		if (!fail)
+			printf("BENCH %s %s %s\n", results[i].w, results[i].metric,
+			       results[i].value);
+		results[i].w[0] = 0;
+	}
+	if (fail)
+		printf("BENCH-FAIL %s %s\n", w, fail);
+	fflush(stdout);
+	return fail ? 1 : 0;
+}
+
+#define FAIL(w, why) do { reap(); ksm_write("run", 2); return finish(w, why); } while (0)
+
+/* ------------------------------------------------------------- workloads */
+
+/* W1 (fast knobs; then meta, W4 and W7) or the default-knob convergence. */
+static int run_identical(const char *w, int nprocs, long mib, enum kind kind,
+			 long pages_to_scan, long sleep_ms, int tail)
+{
+	struct spec s = { kind, mib * MIB / page_size };
+	long shared = kind == K_HALF ? s.pages / 2 : s.pages;
+	long sharing = shared * (nprocs - 1);
+	long slab0, objs0, slab1, objs1, fs0;
+	char names[256];
+	double t0, t, c0, c1;
+
+	note("%s: %d processes x %ld MiB (%s), pages_to_scan=%ld sleep_millisecs=%ld", w,
+	     nprocs, mib, kind == K_HALF ? "half identical, half unique" : "all identical",
+	     pages_to_scan, sleep_ms);
+	if (ksm_prepare(pages_to_scan, sleep_ms))
+		FAIL(w, "cannot reset KSM");
+	ksm_slab(&slab0, &objs0, NULL, 0);
+	if (spawn(nprocs, &s))
+		FAIL(w, "cannot start the processes");
+	if (verify_all(w, "before merging"))
+		FAIL(w, "contents wrong before merging");
+	fs0 = ksm_read("full_scans");
+	c0 = ksmd_cpu();
+	t0 = now();
+	if (ksm_write("run", 1))
+		FAIL(w, "cannot start ksmd");
+	t = wait_merged(shared, sharing, t0, pages_to_scan >= 1000 ? 0.01 : 0.05,
+			quick ? 300 : 1800);
+	c1 = ksmd_cpu();
+	if (t < 0)
+		FAIL(w, "did not reach the expected pages_shared/pages_sharing");
+	note("%s: merged in %.3f s: shared %ld sharing %ld, ksmd %.3f s CPU (%s), %ld full scans",
+	     w, t, shared, sharing, c1 - c0, cpu_source, ksm_read("full_scans") - fs0);
+	put(w, "time_s", "%.4f", t);
+	put(w, "ksmd_cpu_s", "%.4f", c1 - c0);
+	put(w, "full_scans", "%ld", ksm_read("full_scans") - fs0);
+	put(w, "pages", "%ld", s.pages * nprocs);
+	if (verify_all(w, "after merging"))
+		FAIL(w, "contents wrong after merging");
+
+	/* Metadata at the converged state. */
+	if (ksm_slab(&slab1, &objs1, names, sizeof(names)) == 0) {
+		long tracked = s.pages * nprocs;
+
+		note("%s: KSM slab caches %s: %ld bytes of slabs, %ld bytes of objects, %ld pages",
+		     w, names, slab1 - slab0, objs1 - objs0, tracked);
+		put(w, "meta_slab_bytes_per_page", "%.2f", (double)(slab1 - slab0) / tracked);
+		put(w, "meta_obj_bytes_per_page", "%.2f", (double)(objs1 - objs0) / tracked);
+	} else {
+		note("%s: no KSM caches in /proc/slabinfo", w);
+	}
+	if (!tail) {
+		reap();
+		ksm_write("run", 2);
+		return finish(w, NULL);
+	}
+	if (finish(w, NULL))
+		return 1;
+
+	/* W4: steady state with the default knobs, nothing changing. */
+	{
+		int smart = ksm_has("smart_scan");
+		double d = quick ? 5 : 30;
+		long f0;
+
+		if (ksm_write("pages_to_scan", 100) || ksm_write("sleep_millisecs", 20) ||
+		    (smart && ksm_write("smart_scan", 1)))
+			FAIL("w4", "cannot set the default knobs");
+		f0 = ksm_read("full_scans");
+		c0 = ksmd_cpu();
+		t0 = now();
+		sleep_s(d);
+		c1 = ksmd_cpu();
+		t = now() - t0;
+		note("w4: %.1f s idle: ksmd %.4f s CPU, %ld full scans, smart_scan %s", t,
+		     c1 - c0, ksm_read("full_scans") - f0, smart ? "1" : "absent");
+		put("w4", "ksmd_cpu_pct", "%.4f", 100 * (c1 - c0) / t);
+		put("w4", "full_scans", "%ld", ksm_read("full_scans") - f0);
+		put("w4", "smart_scan", "%d", smart);
+		if (ksm_read("pages_shared") != shared || ksm_read("pages_sharing") != sharing)
+			FAIL("w4", "pages_shared/pages_sharing changed while nothing changed");
+		if (verify_all("w4", "after 30 s of steady state"))
+			FAIL("w4", "contents wrong after the steady state");
+		finish("w4", NULL);
+	}
+
+	/* W7: unmerge everything. */
+	t0 = now();
+	if (ksm_write("run", 2))
+		FAIL("w7", "echo 2 > run failed");
+	t = now() - t0;
+	note("w7: run=2 took %.4f s", t);
+	put("w7", "unmerge_s", "%.4f", t);
+	if (ksm_read("pages_shared") || ksm_read("pages_sharing"))
+		FAIL("w7", "pages_shared/pages_sharing not 0 after run=2");
+	if (verify_all("w7", "after unmerging"))
+		FAIL("w7", "contents wrong after unmerging");
+	reap();
+	return finish("w7", NULL);
+}
+
+/* W3: nothing to merge; ksmd CPU per page scanned over two full scans. */
+static int run_unique(const char *w)
+{
+	struct spec s = { K_UNIQUE, (quick ? 16 : 256) * MIB / page_size };
+	long slab0, objs0, slab1, objs1, fs0, sc0, sc1, scanned;
+	double t0, c0, c1, t;
+
+	note("%s: 2 processes x %ld MiB, all unique", w, s.pages * page_size / MIB);
+	if (ksm_prepare(10000, 0))
+		FAIL(w, "cannot reset KSM");
+	ksm_slab(&slab0, &objs0, NULL, 0);
+	if (spawn(2, &s))
+		FAIL(w, "cannot start the processes");
+	if (verify_all(w, "before scanning"))
+		FAIL(w, "contents wrong before scanning");
+	fs0 = ksm_read("full_scans");
+	sc0 = ksm_read("pages_scanned");
+	c0 = ksmd_cpu();
+	t0 = now();
+	if (ksm_write("run", 1))
+		FAIL(w, "cannot start ksmd");
+	while (ksm_read("full_scans") < fs0 + 2) {
+		if (now() - t0 > 1800)
+			FAIL(w, "two full scans did not finish");
+		sleep_s(0.01);
+	}
+	c1 = ksmd_cpu();
+	sc1 = ksm_read("pages_scanned");
+	t = now() - t0;
+	ksm_write("run", 0);
+	scanned = sc0 >= 0 && sc1 >= 0 ? sc1 - sc0 : 2 * 2 * s.pages;
+	note("%s: two full scans in %.3f s: ksmd %.4f s CPU (%s), %ld pages scanned (%s)", w, t,
+	     c1 - c0, cpu_source, scanned, sc1 >= 0 ? "pages_scanned" : "2 x pages mapped");
+	put(w, "cpu_per_page_us", "%.5f", 1e6 * (c1 - c0) / scanned);
+	put(w, "ksmd_cpu_s", "%.4f", c1 - c0);
+	put(w, "pages_scanned", "%ld", scanned);
+	put(w, "time_s", "%.4f", t);
+	if (ksm_read("pages_shared") || ksm_read("pages_sharing"))
+		FAIL(w, "unique pages were merged");
+	if (ksm_slab(&slab1, &objs1, NULL, 0) == 0) {
+		put(w, "meta_slab_bytes_per_page", "%.2f", (double)(slab1 - slab0) / (2 * s.pages));
+		put(w, "meta_obj_bytes_per_page", "%.2f", (double)(objs1 - objs0) / (2 * s.pages));
+	}
+	if (verify_all(w, "after scanning"))
+		FAIL(w, "contents wrong after scanning");
+	reap();
+	ksm_write("run", 2);
+	return finish(w, NULL);
+}
+
+/* W5: one 1 TiB mergeable VMA with 16 touched pages: time of a full scan. */
+static int run_sparse(const char *w)
+{
+	struct spec s = { K_SPARSE, (quick ? 16L << 30 : 1L << 40) / page_size };
+	double t0, t1, tl, t, poll;
+	long f0, f1, fl, f;
+
+	note("%s: one %ld GiB MAP_NORESERVE mergeable VMA, %d touched pages", w,
+	     (s.pages * page_size) >> 30, SPARSE_TOUCHED);
+	if (ksm_prepare(10000, 0))
+		FAIL(w, "cannot reset KSM");
+	if (spawn(1, &s))
+		FAIL(w, "cannot start the process");
+	if (verify_all(w, "before scanning"))
+		FAIL(w, "contents wrong before scanning");
+	f0 = ksm_read("full_scans");
+	t0 = now();
+	if (ksm_write("run", 1))
+		FAIL(w, "cannot start ksmd");
+	/* First advance of full_scans (the first scan, from wherever the cursor is). */
+	for (poll = 0.001; (f1 = ksm_read("full_scans")) == f0; ) {
+		t = now();
+		if (t - t0 > 3600)
+			FAIL(w, "no full scan finished");
+		poll = t - t0 > 2 ? 0.05 : t - t0 > 0.1 ? 0.01 : 0.001;
+		sleep_s(poll);
+	}
+	t1 = now();
+	note("%s: first advance of full_scans after %.4f s", w, t1 - t0);
+	/*
+	 * Then the next advances: one full scan at least, and as many as fit
+	 * in 0.5 s (each scan is then timed as their mean).
+	 */
+	fl = f1;
+	tl = t1;
+	for (;;) {
+		f = ksm_read("full_scans");
+		t = now();
+		if (f != fl) {
+			fl = f;
+			tl = t;
+		}
+		if (fl > f1 && t - t1 >= 0.5)
+			break;
+		if (t - t1 > 3600)
+			FAIL(w, "the second full scan did not finish");
+		poll = t - tl > 2 ? 0.05 : t - tl > 0.1 ? 0.01 : 0.001;
+		sleep_s(poll);
+	}
+	ksm_write("run", 0);
+	note("%s: %ld more full scans in %.4f s", w, fl - f1, tl - t1);
+	put(w, "scan_ms", "%.4f", 1000 * (tl - t1) / (fl - f1));
+	put(w, "scans_timed", "%ld", fl - f1);
+	put(w, "first_scan_ms", "%.4f", 1000 * (t1 - t0));
+	if (verify_all(w, "after scanning (the touched pages; untouched ones sampled)"))
+		FAIL(w, "contents wrong after scanning");
+	reap();
+	ksm_write("run", 2);
+	return finish(w, NULL);
+}
+
+/* W6: pages rewritten continuously: merges followed by COW breaks. */
+static int run_volatile(const char *w)
+{
+	struct spec s = { K_VOLATILE, (quick ? 4 : 64) * MIB / page_size };
+	double d = quick ? 5 : 30, t0, t;
+	long cow0, cow1, passes = 0, sharing, fs0;
+
+	note("%s: 2 processes x %ld MiB identical, every 4th page rewritten continuously", w,
+	     s.pages * page_size / MIB);
+	if (ksm_prepare(10000, 0))
+		FAIL(w, "cannot reset KSM");
+	*stop_flag = 0;
+	if (spawn(2, &s))
+		FAIL(w, "cannot start the processes");
+	if (verify_all(w, "before writing"))
+		FAIL(w, "contents wrong before writing");
+	fs0 = ksm_read("full_scans");
+	cow0 = vmstat("cow_ksm");
+	for (int i = 0; i < nkids; i++)
+		send(i, 'W');
+	t0 = now();
+	if (ksm_write("run", 1))
+		FAIL(w, "cannot start ksmd");
+	sleep_s(d);
+	cow1 = vmstat("cow_ksm");
+	t = now() - t0;
+	sharing = ksm_read("pages_sharing");
+	*stop_flag = 1;
+	for (int i = 0; i < nkids; i++)
+		passes += answer(i);
+	note("%s: %.1f s: cow_ksm %ld -> %ld, pages_sharing %ld, %ld full scans, %ld writer passes",
+	     w, t, cow0, cow1, sharing, ksm_read("full_scans") - fs0, passes);
+	if (cow0 >= 0 && cow1 >= 0)
+		put(w, "cow_ksm_per_s", "%.3f", (cow1 - cow0) / t);
+	else
+		note("%s: no cow_ksm in /proc/vmstat", w);
+	put(w, "pages_sharing", "%ld", sharing);
+	put(w, "writer_passes", "%ld", passes);
+	put(w, "full_scans", "%ld", ksm_read("full_scans") - fs0);
+	if (verify_all(w, "after writing"))
+		FAIL(w, "contents wrong after writing");
+	reap();
+	ksm_write("run", 2);
+	return finish(w, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	int failed = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	page_size = sysconf(_SC_PAGESIZE);
+	stop_flag = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			 -1, 0);
+	if (stop_flag == MAP_FAILED)
+		return 100;
+	if (ksm_read("run") < 0) {
+		printf("BENCH-FAIL all no /sys/kernel/mm/ksm\n");
+		return 100;
+	}
+	/* Automatic NUMA balancing would migrate pages under our feet. */
+	{
+		int fd = open("/proc/sys/kernel/numa_balancing", O_WRONLY);
+
+		if (fd >= 0) {
+			if (write(fd, "0", 1) != 1)
+				note("cannot disable NUMA balancing");
+			close(fd);
+		}
+	}
+	find_ksmd();
+	ksmd_cpu();
+	note("ksmd pid %d, CPU time from %s; smart_scan %s; pages_scanned %s; cow_ksm %s",
+	     ksmd_pid, cpu_source, ksm_has("smart_scan") ? "present" : "absent",
+	     ksm_has("pages_scanned") ? "present" : "absent",
+	     vmstat("cow_ksm") >= 0 ? "present" : "absent");
+	printf("BENCH info ksmd_cpu_source %s\n", cpu_source);
+	for (int i = 1; i < argc; i++) {
+		const char *w = argv[i];
+		int r;
+
+		if (!strcmp(w, "--quick")) {
+			quick = 1;
+			continue;
+		}
+		if (!strcmp(w, "w1"))
+			r = run_identical("w1", 4, quick ? 4 : 64, K_SAME, 10000, 0, 1);
+		else if (!strcmp(w, "w2"))
+			r = run_identical("w2", 8, quick ? 4 : 64, K_HALF, 10000, 0, 0);
+		else if (!strcmp(w, "dflt"))
+			r = run_identical("dflt", 4, quick ? 4 : 64, K_SAME, 100, 20, 0);
+		else if (!strcmp(w, "w3"))
+			r = run_unique("w3");
+		else if (!strcmp(w, "w5"))
+			r = run_sparse("w5");
+		else if (!strcmp(w, "w6"))
+			r = run_volatile("w6");
+		else {
+			printf("BENCH-FAIL %s no such workload\n", w);
+			r = 1;
+		}
+		failed += r;
+	}
+	return failed;
+}
