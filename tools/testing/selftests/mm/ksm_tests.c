@@ -5,15 +5,23 @@
  * Every test sets up anonymous memory in helper processes ("workers"),
  * lets ksmd run until an expected state is reached (or a deadline passes),
  * stops ksmd so that the counters are stable, and then compares the
- * counters in /sys/kernel/mm/ksm and /proc/<pid>/ksm_* with a model of
- * what must be merged.  The model is cross-checked page by page with
- * /proc/<pid>/pagemap, /proc/kpageflags and /proc/kpagecount, and every
- * byte of every page is verified in the process that owns it.
+ * counters in /sys/kernel/mm/ksm and /proc/<pid>/ksm_* exactly with a
+ * model of what must be merged: every page has a content key, and pages of
+ * equal key (and node, without merge_across_nodes) share one KSM page.
  *
- * Output is TAP.  Each test runs in its own process group with a time
- * limit; every KSM knob that is touched is restored before exit.
+ * The model is cross-checked page by page: through /proc/<pid>/pagemap and
+ * /proc/kpagecount, pages of one KSM page share one frame mapped once per
+ * page, and no other page shares its frame; at the end of most tests a
+ * write to every page shows which pages were KSM pages (they are copied on
+ * write, private pages are not).  Every byte of every page is verified in
+ * the process that owns it, and the kernel log must stay free of warnings.
+ *
+ * Output is TAP, diagnostics are "# " lines.  Each test runs in its own
+ * process group with a time limit; KSM knobs and the sysctls the tests
+ * change are restored after each test and at exit.
  *
  * Usage: ksm_tests [-t seconds] [-l] [test-name ...]
+ * Needs root, CONFIG_KSM and CONFIG_PROC_PAGE_MONITOR.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -3229,8 +3237,11 @@ int main(int argc, char **argv)
 		return 1;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	out("1..%d", nr);
-	if (access(KSM_SYSFS "run", F_OK) || geteuid()) {
-		const char *why = geteuid() ? "needs root" : "no KSM (CONFIG_KSM)";
+	if (access(KSM_SYSFS "run", F_OK) || geteuid() ||
+	    access("/proc/kpagecount", R_OK)) {
+		const char *why = geteuid() ? "needs root" :
+				  access(KSM_SYSFS "run", F_OK) ? "no KSM (CONFIG_KSM)" :
+				  "no /proc/kpagecount (CONFIG_PROC_PAGE_MONITOR)";
 
 		for (k = 0, i = 1; k < NR_TESTS; k++)
 			if (selected[k])
