@@ -2005,6 +2005,7 @@ static enum result test_prctl_merge(void)
 {
 	struct worker *ws[3], *child;
 	long r, pid;
+	int j;
 
 	model.noisy = true;
 	/* Prepared before any fork so that worker 0 can hand it to a child. */
@@ -2036,6 +2037,16 @@ static enum result test_prctl_merge(void)
 	expect_eq("PR_GET_MEMORY_MERGE", worker_call(ws[1], w_prctl_get, 0), 1);
 	expect_mg(ws[0], 1);
 	expect_mg(ws[1], 1);
+	for (j = 0; j < 2; j++) {
+		struct mm_ksm_stat *st = &ws[j]->shm->st;
+
+		if (worker_call(ws[j], w_stat, 0))
+			return RES_FAIL;
+		if (st->merge_any >= 0)
+			expect_eq("ksm_stat ksm_merge_any", st->merge_any, 1);
+		if (st->mergeable >= 0)
+			expect_eq("ksm_stat ksm_mergeable", st->mergeable, 1);
+	}
 	errno = 0;
 	expect_eq("PR_SET_MEMORY_MERGE with arg3 set (errno)",
 		  prctl(PR_SET_MEMORY_MERGE, 1, 1, 0, 0) ? errno : 0, EINVAL);
