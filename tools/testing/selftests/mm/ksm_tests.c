@@ -2696,6 +2696,17 @@ static void fill_area(struct area *a)
 		fill_page((unsigned long long *)(a->addr + i * page_size), 0x4242);
 }
 
+static long check_area(struct area *a)
+{
+	long i, bad = 0;
+
+	for (i = 0; i < a->pages; i++, g_page_checks++)
+		if (check_page((unsigned long long *)(a->addr + i * page_size),
+			       0x4242) >= 0)
+			bad++;
+	return bad;
+}
+
 static long count_self_ksm(struct area *a)
 {
 	unsigned long long pm[64];
@@ -2854,6 +2865,9 @@ static enum result test_unsuitable_vmas(void)
 	for (i = 0; i < n; i++) {
 		snprintf(what, sizeof(what), "merged pages in %s", a[i].name);
 		expect_eq(what, count_self_ksm(&a[i]), a[i].want_mg ? a[i].pages : 0);
+		snprintf(what, sizeof(what), "pages with wrong content in %s",
+			 a[i].name);
+		expect_eq(what, check_area(&a[i]), 0);
 	}
 	check_ksm_frames();
 	knob_set("run", 2);
