@@ -9,7 +9,8 @@
 #
 # VARIANT=pristine runs the same on the base tree, with its own KSM.
 # STAGING=1 also lays staging/ (work in progress) onto our tree.
-# ONLY=a,b limits `make test` to those tests of harness/tests.list.
+# ONLY=a,b limits `make test` to those tests of harness/tests.list; NOSKIP=1
+# also runs the tests that harness/skip.list holds back.
 
 VARIANT ?= ours
 FLAVOUR ?= debug
@@ -35,7 +36,7 @@ initramfs: deps
 	@harness/mkinitramfs.sh >/dev/null
 
 test: kernel initramfs
-	@$(KSMT) test $(if $(ONLY),--only $(ONLY))
+	@$(KSMT) test $(if $(ONLY),--only $(ONLY)) $(if $(NOSKIP),--no-skip)
 
 run: kernel initramfs
 	@$(KSMT) boot --mode demo --timeout 1800
