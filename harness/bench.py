@@ -61,7 +61,7 @@ def run_boot(a, kname, kernel, group, args):
     wargs = args + (",--quick" if a.quick else "")
     cmd = [sys.executable, os.path.join(HERE, "ksmt.py"), "boot", "--mode", "bench",
            "--variant", "pristine" if kname == "base" else "ours",
-           "--kernel", kernel, "--initrd", a.initrd, "--args", wargs, "--icount",
+           "--kernel", kernel, "--initrd", a.initrd, "--args=" + wargs, "--icount",
            "--node-mb", str(a.node_mb), "--append", "slab_nomerge",
            "--logdir", logdir, "--timeout", str(a.timeout)]
     start = time.time()

@@ -14,7 +14,9 @@
  *   w5    one 1 TiB MAP_NORESERVE mergeable VMA with 16 touched pages: guest
  *         time of one full scan (between two advances of full_scans).
  *   w6    2 x 64 MiB, identical across processes, every fourth page rewritten
- *         continuously: cow_ksm (merges later broken by a write) per second.
+ *         continuously (at nice 19; ksmd with pages_to_scan=10000,
+ *         sleep_millisecs=0) for 30 s: cow_ksm (merges later broken by a
+ *         write) per second.
  *   dflt  w1 with the default knobs (pages_to_scan=100, sleep_millisecs=20).
  * --quick divides every size by 16 (for trying the program out).
  *
@@ -340,11 +342,17 @@ static long child_verify(const struct spec *s, char *map, int me, const uint32_t
 	return bad;
 }
 
-/* W6: rewrite every fourth page, pass after pass, until told to stop. */
+/*
+ * W6: rewrite every fourth page, pass after pass, until told to stop. At
+ * nice 19, so that ksmd (nice 5) keeps scanning at full speed beside two
+ * writers on two vCPUs: the writers get the CPU time ksmd leaves.
+ */
 static long child_write(const struct spec *s, char *map, uint32_t *gens)
 {
 	long passes = 0;
 
+	if (nice(19) < 0)
+		note("nice(19) failed");
 	while (!*stop_flag) {
 		for (long pg = 0; pg < s->pages && !*stop_flag; pg += 4) {
 			gens[pg]++;
@@ -850,7 +858,7 @@ int main(int argc, char **argv)
 		const char *w = argv[i];
 		int r;
 
-		if (!strcmp(w, "--quick")) {
+		if (!strcmp(w, "--quick") || !strcmp(w, "quick")) {
 			quick = 1;
 			continue;
 		}
