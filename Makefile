@@ -44,7 +44,8 @@ run: kernel initramfs
 shell: kernel initramfs
 	@$(KSMT) boot --mode shell
 
-# BENCH_ONLY=w1,w2,w3,w5,w6,dflt runs a subset; BENCH_JOBS=N boots at a time (2).
+# BENCH_ONLY=w1,w2,w3,w5,w6,dflt runs a subset; BENCH_JOBS=N boots at a time (2);
+# BENCH_PROFILE=1 also samples ksmd (perturbs the figures) into $(BUILD)/bench/profile.txt.
 bench: deps
 	@set -e; start=$$(date +%s); \
 	WITH_BENCH=1 harness/deps.sh; \

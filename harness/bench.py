@@ -58,7 +58,7 @@ BENCHFAIL = re.compile(r"^BENCH-FAIL (\S+) (.*)$")
 def run_boot(a, kname, kernel, group, args):
     logdir = os.path.join(a.out, "logs", "%s-%s" % (kname, group))
     os.makedirs(logdir, exist_ok=True)
-    wargs = args + (",--quick" if a.quick else "")
+    wargs = args + (",quick" if a.quick else "") + (",prof" if a.profile else "")
     cmd = [sys.executable, os.path.join(HERE, "ksmt.py"), "boot", "--mode", "bench",
            "--variant", "pristine" if kname == "base" else "ours",
            "--kernel", kernel, "--initrd", a.initrd, "--args=" + wargs, "--icount",
@@ -70,6 +70,8 @@ def run_boot(a, kname, kernel, group, args):
     secs = time.time() - start
     text = p.stdout.decode("utf-8", "replace").replace("\r", "")
     figs, fails = {}, []
+    prof = [l for l in text.split("\n") if l.startswith("PROF ")]
+    figs[("prof", "lines")] = prof
     for line in text.split("\n"):
         m = BENCH.match(line)
         if m:
@@ -186,6 +188,10 @@ def main():
     p.add_argument("--timeout", type=int, default=3600, help="wall seconds per boot")
     p.add_argument("--only", default="", help="groups to run: w1,w2,w3,w5,w6,dflt")
     p.add_argument("--quick", action="store_true", help="sizes / 16 (trying things out)")
+    p.add_argument("--profile", action="store_true",
+                   default=os.environ.get("BENCH_PROFILE", "") == "1",
+                   help="also sample ksmd with perf cpu-clock (perturbs the figures); "
+                   "where its time went goes to OUT/profile.txt")
     p.add_argument("--ours-note", default=os.environ.get("BENCH_OURS_NOTE", ""))
     p.add_argument("--src", default="", help="BUILD/src: says whether ours still has the "
                    "base mm/ksm.c")
@@ -205,6 +211,7 @@ def main():
     groups = [g for g in GROUPS if not only or g[0] in only]
     start = time.time()
     figs = {"base": {}, "ours": {}}
+    profs = {}
     fails = []
     print("# %d boots (%s) per kernel, %d at a time; logs in %s/logs" %
           (len(groups), ",".join(g for g, _ in groups), a.jobs, a.out), flush=True)
@@ -213,6 +220,7 @@ def main():
                 for g, args in groups for kn, kp in kernels]
         for fu in cf.as_completed(futs):
             kname, group, f, fl, secs, log = fu.result()
+            profs.setdefault(kname, []).extend(f.pop(("prof", "lines")))
             figs[kname].update(f)
             fails += ["%s %s" % (kname, x) for x in fl]
             print("# %-4s %-4s %4.0f s wall%s  (%s)" % (kname, group, secs,
@@ -271,6 +279,15 @@ def main():
         print("# " + n)
     for f in fails:
         print("# FAILED " + f)
+    if a.profile:
+        print("# PROFILED RUN: the sampling interrupts perturb every figure above")
+        pf = os.path.join(a.out, "profile.txt")
+        with open(pf, "w") as f:
+            for k in ("base", "ours"):
+                for l in sorted(profs.get(k, []), key=lambda l: (l.split()[1],
+                                                                 -float(l.split()[2]))):
+                    f.write("%s %s\n" % (k, l))
+        print("# ksmd profile (top kernel functions per workload) in " + pf)
     print("# %d boots, %.0f s of wall time" % (2 * len(groups), wall))
 
     with open(os.path.join(a.out, "results.csv"), "w", newline="") as f:

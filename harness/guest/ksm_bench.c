@@ -19,6 +19,10 @@
  *         write) per second.
  *   dflt  w1 with the default knobs (pages_to_scan=100, sleep_millisecs=20).
  * --quick divides every size by 16 (for trying the program out).
+ * prof samples ksmd (perf cpu-clock, every 200 us of its CPU time) while it
+ * works in w1, w2, w3, w4 and dflt, and prints where its time went by kernel
+ * function (`PROF <workload> <percent> <samples> <function>`): for analysis
+ * only, as the sampling interrupts cost time too.
  *
  * Every byte of every process is verified after each workload (and before
  * it). A workload prints its figures only if every check passed:
@@ -39,7 +43,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/perf_event.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -240,6 +246,171 @@ static int ksm_slab(long *slab, long *objs, char *names, size_t nsize)
 		found++;
 	}
 	return found ? 0 : -1;
+}
+
+/* ------------------------------------------------------------- profiler */
+
+static int profiling;
+static int prof_fd = -1;
+static struct perf_event_mmap_page *prof_meta;
+static char *prof_data;
+static size_t prof_size;
+static long prof_samples, prof_lost;
+#define PROF_PAGES 256
+#define PROF_TAB (1 << 16)
+static struct { uint64_t ip; long n; } *prof_tab;
+
+static void prof_start(void)
+{
+	struct perf_event_attr at;
+	void *map;
+
+	if (!profiling || ksmd_pid < 0)
+		return;
+	memset(&at, 0, sizeof(at));
+	at.size = sizeof(at);
+	at.type = PERF_TYPE_SOFTWARE;
+	at.config = PERF_COUNT_SW_CPU_CLOCK;
+	at.sample_period = 200000;	/* ns of ksmd CPU time */
+	at.sample_type = PERF_SAMPLE_IP;
+	prof_fd = syscall(SYS_perf_event_open, &at, ksmd_pid, -1, -1, 0);
+	if (prof_fd < 0) {
+		note("perf_event_open on ksmd: %s", strerror(errno));
+		return;
+	}
+	map = mmap(NULL, (1 + PROF_PAGES) * page_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   prof_fd, 0);
+	if (map == MAP_FAILED) {
+		note("perf mmap: %s", strerror(errno));
+		close(prof_fd);
+		prof_fd = -1;
+		return;
+	}
+	prof_meta = map;
+	prof_data = (char *)map + page_size;
+	prof_size = PROF_PAGES * page_size;
+	if (!prof_tab)
+		prof_tab = calloc(PROF_TAB, sizeof(*prof_tab));
+	memset(prof_tab, 0, PROF_TAB * sizeof(*prof_tab));
+	prof_samples = prof_lost = 0;
+}
+
+static void prof_drain(void)
+{
+	uint64_t head, tail;
+
+	if (prof_fd < 0)
+		return;
+	head = prof_meta->data_head;
+	__sync_synchronize();
+	tail = prof_meta->data_tail;
+	while (tail < head) {
+		struct perf_event_header h;
+		uint64_t rec[4] = { 0 };
+		size_t off = tail % prof_size;
+
+		memcpy(&h, prof_data + off, sizeof(h));
+		for (size_t i = 0; i < sizeof(rec) && i + sizeof(h) < h.size; i++)
+			((char *)rec)[i] = prof_data[(off + sizeof(h) + i) % prof_size];
+		if (h.type == PERF_RECORD_SAMPLE) {
+			uint64_t ip = rec[0];
+			unsigned int k = (unsigned int)((ip * 0x9e3779b97f4a7c15ULL) >> 48);
+
+			while (prof_tab[k].n && prof_tab[k].ip != ip)
+				k = (k + 1) % PROF_TAB;
+			prof_tab[k].ip = ip;
+			prof_tab[k].n++;
+			prof_samples++;
+		} else if (h.type == PERF_RECORD_LOST) {
+			prof_lost += rec[1];
+		}
+		if (!h.size)
+			break;
+		tail += h.size;
+	}
+	__sync_synchronize();
+	prof_meta->data_tail = tail;
+}
+
+struct ksym { uint64_t addr; char name[48]; long n; };
+
+static int ksym_cmp(const void *a, const void *b)
+{
+	const struct ksym *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static int ksym_by_n(const void *a, const void *b)
+{
+	const struct ksym *x = a, *y = b;
+
+	return (y->n > x->n) - (y->n < x->n);
+}
+
+/* Stop sampling and print the functions ksmd spent its time in. */
+static void prof_stop(const char *w)
+{
+	struct ksym *syms = NULL;
+	size_t n = 0, cap = 0;
+	char line[256];
+	FILE *f;
+
+	if (prof_fd < 0)
+		return;
+	prof_drain();
+	munmap(prof_meta, (1 + PROF_PAGES) * page_size);
+	close(prof_fd);
+	prof_fd = -1;
+	f = fopen("/proc/kallsyms", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long a;
+		char t, name[48];
+
+		if (sscanf(line, "%llx %c %47s", &a, &t, name) != 3 ||
+		    (t != 't' && t != 'T' && t != 'W' && t != 'w'))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 65536;
+			syms = realloc(syms, cap * sizeof(*syms));
+			if (!syms)
+				break;
+		}
+		syms[n].addr = a;
+		snprintf(syms[n].name, sizeof(syms[n].name), "%s", name);
+		syms[n].n = 0;
+		n++;
+	}
+	if (f)
+		fclose(f);
+	if (!syms || !n) {
+		note("%s: no /proc/kallsyms", w);
+		return;
+	}
+	qsort(syms, n, sizeof(*syms), ksym_cmp);
+	for (int k = 0; k < PROF_TAB; k++) {
+		size_t lo = 0, hi = n;
+
+		if (!prof_tab[k].n)
+			continue;
+		while (hi - lo > 1) {
+			size_t mid = (lo + hi) / 2;
+
+			if (syms[mid].addr <= prof_tab[k].ip)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		syms[lo].n += prof_tab[k].n;
+	}
+	qsort(syms, n, sizeof(*syms), ksym_by_n);
+	note("%s: ksmd profile: %ld samples (every 200 us of ksmd CPU), %ld lost", w,
+	     prof_samples, prof_lost);
+	for (size_t i = 0; i < n && i < 30 && syms[i].n; i++)
+		printf("PROF %s %.1f %ld %s\n", w, 100.0 * syms[i].n / prof_samples, syms[i].n,
+		       syms[i].name);
+	fflush(stdout);
+	free(syms);
 }
 
 /* ------------------------------------------------------------ page contents */
@@ -519,6 +690,7 @@ static double wait_merged(long shared, long sharing, double t0, double poll, dou
 		}
 		if (t - t0 > limit)
 			return -1;
+		prof_drain();
 		sleep_s(poll);
 	}
 }
@@ -587,6 +759,7 @@ static int run_identical(const char *w, int nprocs, long mib, enum kind kind,
 	if (verify_all(w, "before merging"))
 		FAIL(w, "contents wrong before merging");
 	fs0 = ksm_read("full_scans");
+	prof_start();
 	c0 = ksmd_cpu();
 	t0 = now();
 	if (ksm_write("run", 1))
@@ -594,6 +767,7 @@ static int run_identical(const char *w, int nprocs, long mib, enum kind kind,
 	t = wait_merged(shared, sharing, t0, pages_to_scan >= 1000 ? 0.01 : 0.05,
 			quick ? 300 : 1800);
 	c1 = ksmd_cpu();
+	prof_stop(w);
 	if (t < 0)
 		FAIL(w, "did not reach the expected pages_shared/pages_sharing");
 	note("%s: merged in %.3f s: shared %ld sharing %ld, ksmd %.3f s CPU (%s), %ld full scans",
@@ -634,11 +808,16 @@ static int run_identical(const char *w, int nprocs, long mib, enum kind kind,
 		    (smart && ksm_write("smart_scan", 1)))
 			FAIL("w4", "cannot set the default knobs");
 		f0 = ksm_read("full_scans");
+		prof_start();
 		c0 = ksmd_cpu();
 		t0 = now();
-		sleep_s(d);
+		while (now() - t0 < d) {
+			sleep_s(profiling ? 0.5 : d);
+			prof_drain();
+		}
 		c1 = ksmd_cpu();
 		t = now() - t0;
+		prof_stop("w4");
 		note("w4: %.1f s idle: ksmd %.4f s CPU, %ld full scans, smart_scan %s", t,
 		     c1 - c0, ksm_read("full_scans") - f0, smart ? "1" : "absent");
 		put("w4", "ksmd_cpu_pct", "%.4f", 100 * (c1 - c0) / t);
@@ -683,6 +862,7 @@ static int run_unique(const char *w)
 		FAIL(w, "contents wrong before scanning");
 	fs0 = ksm_read("full_scans");
 	sc0 = ksm_read("pages_scanned");
+	prof_start();
 	c0 = ksmd_cpu();
 	t0 = now();
 	if (ksm_write("run", 1))
@@ -690,10 +870,12 @@ static int run_unique(const char *w)
 	while (ksm_read("full_scans") < fs0 + 2) {
 		if (now() - t0 > 1800)
 			FAIL(w, "two full scans did not finish");
+		prof_drain();
 		sleep_s(0.01);
 	}
 	c1 = ksmd_cpu();
 	sc1 = ksm_read("pages_scanned");
+	prof_stop(w);
 	t = now() - t0;
 	ksm_write("run", 0);
 	scanned = sc0 >= 0 && sc1 >= 0 ? sc1 - sc0 : 2 * 2 * s.pages;
@@ -860,6 +1042,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(w, "--quick") || !strcmp(w, "quick")) {
 			quick = 1;
+			continue;
+		}
+		if (!strcmp(w, "prof")) {
+			profiling = 1;
 			continue;
 		}
 		if (!strcmp(w, "w1"))
