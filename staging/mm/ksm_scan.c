@@ -482,8 +482,8 @@ void ksm_scan_restart(void)
 
 static int ksm_scan_unmerge_mm(struct ksm_mm *slot)
 {
+	VMA_ITERATOR(vmi, slot->mm, 0);
 	struct mm_struct *mm = slot->mm;
-	VMA_ITERATOR(vmi, mm, 0);
 	struct vm_area_struct *vma;
 	int err = 0;
 
