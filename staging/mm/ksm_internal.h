@@ -311,8 +311,25 @@ void ksm_scan_restart(void);
 int ksm_scan_init(void);
 int ksmd_start(void);
 
+/**
+ * struct ksm_knob_range - what a knob accepts
+ * @min: smallest value.
+ * @max: largest value.
+ * @type_max: if set, the largest value of the knob's type: parse errors
+ *	are passed on as they are and larger values are -ERANGE, as the
+ *	6.12 store functions of such knobs did. Otherwise every bad write
+ *	is -EINVAL.
+ * @boolean: the knob takes kstrtobool() words as well as 0 and 1.
+ */
+struct ksm_knob_range {
+	unsigned long min;
+	unsigned long max;
+	unsigned long type_max;
+	bool boolean;
+};
+
 /* ksm_sysfs.c */
-int ksm_knob_parse(const char *buf, unsigned long min, unsigned long max,
+int ksm_knob_parse(const char *buf, const struct ksm_knob_range *range,
 		   unsigned long *val);
 long ksm_general_profit(unsigned long sharing, unsigned long zero_pages,
 			unsigned long items);

@@ -18,33 +18,42 @@
  * struct ksm_knob - one writable knob
  * @attr: its sysfs attribute.
  * @value: where its value lives.
- * @min: smallest value accepted.
- * @max: largest value accepted.
+ * @range: the values it accepts.
  * @apply: called under ksm_lock instead of a plain store, or NULL.
  */
 struct ksm_knob {
 	struct kobj_attribute attr;
 	unsigned long *value;
-	unsigned long min;
-	unsigned long max;
+	struct ksm_knob_range range;
 	int (*apply)(unsigned long *value, unsigned long new);
 };
 
 /**
- * ksm_knob_parse - parse a decimal knob value and check its bounds
+ * ksm_knob_parse - parse a knob value and check its bounds
  * @buf: what was written; a trailing newline is fine.
- * @min: smallest value accepted.
- * @max: largest value accepted.
- * @val: set to the value.
+ * @range: what the knob accepts.
+ * @val: set to the value; left alone on error.
  *
- * Return: 0, or -EINVAL if @buf is not a number within [@min, @max].
+ * Return: 0, -EINVAL for a word that is not a number or out of range, or,
+ * for knobs with a @range->type_max, -ERANGE for an overflow.
  */
-int ksm_knob_parse(const char *buf, unsigned long min, unsigned long max,
+int ksm_knob_parse(const char *buf, const struct ksm_knob_range *range,
 		   unsigned long *val)
 {
 	unsigned long v;
+	bool b;
+	int err;
 
-	if (kstrtoul(buf, 10, &v) || v < min || v > max)
+	if (range->boolean && !kstrtobool(buf, &b)) {
+		*val = b;
+		return 0;
+	}
+	err = kstrtoul(buf, 10, &v);
+	if (err)
+		return range->type_max ? err : -EINVAL;
+	if (range->type_max && v > range->type_max)
+		return -ERANGE;
+	if (v < range->min || v > range->max)
 		return -EINVAL;
 	*val = v;
 	return 0;
@@ -79,12 +88,11 @@ static int ksm_apply_index_shape(unsigned long *value, unsigned long new)
 	return 0;
 }
 
-#define KSM_KNOB(_name, _field, _min, _max, _apply)			\
+#define KSM_KNOB(_name, _field, _apply, ...)				\
 	{								\
 		.attr = __ATTR(_name, 0644, ksm_knob_show, ksm_knob_store), \
 		.value = &ksm_tun._field,				\
-		.min = (_min),						\
-		.max = (_max),						\
+		.range = { __VA_ARGS__ },				\
 		.apply = (_apply),					\
 	}
 
@@ -103,7 +111,7 @@ static ssize_t ksm_knob_store(struct kobject *kobj, struct kobj_attribute *attr,
 	unsigned long val;
 	int err;
 
-	err = ksm_knob_parse(buf, knob->min, knob->max, &val);
+	err = ksm_knob_parse(buf, &knob->range, &val);
 	if (err)
 		return err;
 	mutex_lock(&ksm_lock);
@@ -117,18 +125,20 @@ static ssize_t ksm_knob_store(struct kobject *kobj, struct kobj_attribute *attr,
 }
 
 static struct ksm_knob ksm_knobs[] = {
-	KSM_KNOB(run, run, KSM_RUN_STOP, KSM_RUN_UNMERGE, ksm_apply_run),
-	KSM_KNOB(pages_to_scan, pages_to_scan, 0, UINT_MAX, NULL),
-	KSM_KNOB(sleep_millisecs, sleep_millisecs, 0, UINT_MAX, NULL),
+	KSM_KNOB(run, run, ksm_apply_run,
+		 .min = KSM_RUN_STOP, .max = KSM_RUN_UNMERGE),
+	KSM_KNOB(pages_to_scan, pages_to_scan, NULL, .max = UINT_MAX),
+	KSM_KNOB(sleep_millisecs, sleep_millisecs, NULL, .max = UINT_MAX),
 #ifdef CONFIG_NUMA
-	KSM_KNOB(merge_across_nodes, merge_across_nodes, 0, 1,
-		 ksm_apply_index_shape),
+	KSM_KNOB(merge_across_nodes, merge_across_nodes, ksm_apply_index_shape,
+		 .max = 1, .type_max = ULONG_MAX),
 #endif
-	KSM_KNOB(use_zero_pages, use_zero_pages, 0, 1, NULL),
-	KSM_KNOB(max_page_sharing, max_page_sharing, 2, INT_MAX,
-		 ksm_apply_index_shape),
-	KSM_KNOB(stable_node_chains_prune_millisecs, prune_millisecs, 0,
-		 UINT_MAX, NULL),
+	KSM_KNOB(use_zero_pages, use_zero_pages, NULL,
+		 .max = 1, .boolean = true),
+	KSM_KNOB(max_page_sharing, max_page_sharing, ksm_apply_index_shape,
+		 .min = 2, .max = INT_MAX, .type_max = INT_MAX),
+	KSM_KNOB(stable_node_chains_prune_millisecs, prune_millisecs, NULL,
+		 .max = UINT_MAX),
 };
 
 static long ksm_stat_pages_volatile(void)

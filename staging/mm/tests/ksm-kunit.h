@@ -35,20 +35,43 @@ static void ksm_test_item_bits(struct kunit *test)
 
 static void ksm_test_knob_parse(struct kunit *test)
 {
+	const struct ksm_knob_range run = { .max = 2 };
+	const struct ksm_knob_range sharing = {
+		.min = 2, .max = INT_MAX, .type_max = INT_MAX,
+	};
+	const struct ksm_knob_range flag = { .max = 1, .boolean = true };
 	unsigned long v = 7;
 
-	KUNIT_EXPECT_EQ(test, ksm_knob_parse("1\n", 0, 2, &v), 0);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("1\n", &run, &v), 0);
 	KUNIT_EXPECT_EQ(test, v, 1UL);
-	KUNIT_EXPECT_EQ(test, ksm_knob_parse("2", 0, 2, &v), 0);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("2", &run, &v), 0);
 	KUNIT_EXPECT_EQ(test, v, 2UL);
 	/* Rejected writes leave the value alone. */
-	KUNIT_EXPECT_EQ(test, ksm_knob_parse("3", 0, 2, &v), -EINVAL);
-	KUNIT_EXPECT_EQ(test, ksm_knob_parse("1", 2, 10, &v), -EINVAL);
-	KUNIT_EXPECT_EQ(test, ksm_knob_parse("abc", 0, 2, &v), -EINVAL);
-	KUNIT_EXPECT_EQ(test, ksm_knob_parse("-1", 0, ULONG_MAX, &v), -EINVAL);
-	KUNIT_EXPECT_EQ(test, ksm_knob_parse("", 0, 2, &v), -EINVAL);
-	KUNIT_EXPECT_EQ(test, ksm_knob_parse("1x", 0, 2, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("3", &run, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("abc", &run, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("-1", &run, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("", &run, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("1x", &run, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("99999999999999999999999", &run,
+					     &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("y", &run, &v), -EINVAL);
 	KUNIT_EXPECT_EQ(test, v, 2UL);
+
+	/* Knobs of an int type report overflows as the 6.12 ones did. */
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("1", &sharing, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("99999999999", &sharing, &v),
+			-ERANGE);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("99999999999999999999999",
+					     &sharing, &v), -ERANGE);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("256", &sharing, &v), 0);
+	KUNIT_EXPECT_EQ(test, v, 256UL);
+
+	/* Boolean knobs take kstrtobool() words. */
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("y", &flag, &v), 0);
+	KUNIT_EXPECT_EQ(test, v, 1UL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("off", &flag, &v), 0);
+	KUNIT_EXPECT_EQ(test, v, 0UL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("2", &flag, &v), -EINVAL);
 }
 
 static void ksm_test_profit(struct kunit *test)
