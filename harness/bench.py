@@ -271,8 +271,10 @@ def main():
     for r in rows:
         print(line(r))
     print()
-    print("# guest time: CLOCK_MONOTONIC under -icount shift=1,sleep=off; ksmd CPU: "
-          "sum_exec_runtime of /proc/<ksmd>/schedstat")
+    srcs = {figs[k].get(("info", "ksmd_cpu_source")) for k in ("base", "ours")}
+    print("# guest time: CLOCK_MONOTONIC under -icount shift=1,sleep=off; ksmd CPU: %s" %
+          ("sum_exec_runtime of /proc/<ksmd>/schedstat (ns)" if srcs == {"schedstat"}
+           else "see below"))
     if a.ours_note:
         print("# ours: " + a.ours_note)
     for n in notes:

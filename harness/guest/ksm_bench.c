@@ -1036,18 +1036,19 @@ int main(int argc, char **argv)
 	     ksm_has("pages_scanned") ? "present" : "absent",
 	     vmstat("cow_ksm") >= 0 ? "present" : "absent");
 	printf("BENCH info ksmd_cpu_source %s\n", cpu_source);
+	/* Options first, wherever they are. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick") || !strcmp(argv[i], "quick"))
+			quick = 1;
+		else if (!strcmp(argv[i], "prof"))
+			profiling = 1;
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *w = argv[i];
 		int r;
 
-		if (!strcmp(w, "--quick") || !strcmp(w, "quick")) {
-			quick = 1;
+		if (!strcmp(w, "--quick") || !strcmp(w, "quick") || !strcmp(w, "prof"))
 			continue;
-		}
-		if (!strcmp(w, "prof")) {
-			profiling = 1;
-			continue;
-		}
 		if (!strcmp(w, "w1"))
 			r = run_identical("w1", 4, quick ? 4 : 64, K_SAME, 10000, 0, 1);
 		else if (!strcmp(w, "w2"))
