@@ -2,7 +2,8 @@
 # build-userspace.sh: static test programs for the guest, into build/guest/bin.
 #   - the base tree's ksm_tests and ksm_functional_tests, from the PRISTINE
 #     tree, with harness/ref-ksm-functional-fixes.patch applied to a copy;
-#   - our ksm_tests (overlay copy of tools/testing/selftests/mm/ksm_tests.c);
+#   - our ksm_tests (overlay copy of tools/testing/selftests/mm/ksm_tests.c)
+#     and ksm_mm_tests (KSM against reclaim, migration, THP, hwpoison...);
 #   - the demonstration and benchmark programs from harness/guest/.
 . "$(dirname "$0")/lib.sh"
 
@@ -48,6 +49,13 @@ ours=$TOP/tools/testing/selftests/mm/ksm_tests.c
 if [ -f "$ours" ] && stale "$out/ksm_tests" "$ours"; then
 	log "building our ksm_tests"
 	cc -Wall -o "$out/ksm_tests" "$ours" -lpthread
+fi
+
+# Our KSM-against-mm selftest (static, no libnuma).
+mmt=$TOP/tools/testing/selftests/mm/ksm_mm_tests.c
+if [ -f "$mmt" ] && stale "$out/ksm_mm_tests" "$mmt"; then
+	log "building ksm_mm_tests"
+	cc -Wall -o "$out/ksm_mm_tests" "$mmt" -lpthread
 fi
 
 # Guest programs of the harness.
