@@ -173,16 +173,17 @@ int __ksm_enter(struct mm_struct *mm)
 		return -ENOMEM;
 	slot->mm = mm;
 	xa_init(&slot->items);
+	/* Pinned and flagged before ksmd can reach the slot through the list. */
+	mmgrab(mm);
+	set_bit(MMF_VM_MERGEABLE, &mm->flags);
 	spin_lock(&ksm_mm_lock);
 	first = list_empty(&ksm_mm_list);
 	hash_add(ksm_mm_hash, &slot->hnode, (unsigned long)mm);
 	list_add_tail(&slot->link, &ksm_mm_list);
 	spin_unlock(&ksm_mm_lock);
-	set_bit(MMF_VM_MERGEABLE, &mm->flags);
-	mmgrab(mm);
+	trace_ksm_enter(mm);
 	if (first)
 		wake_up_interruptible(&ksmd_wait);
-	trace_ksm_enter(mm);
 	return 0;
 }
 
@@ -314,7 +315,7 @@ void ksm_add_vma(struct vm_area_struct *vma)
 	ksm_mm_register(mm);
 }
 
-static void ksm_add_vmas(struct mm_struct *mm)
+static void ksm_mark_all_vmas(struct mm_struct *mm)
 {
 	VMA_ITERATOR(vmi, mm, 0);
 	struct vm_area_struct *vma;
@@ -323,7 +324,7 @@ static void ksm_add_vmas(struct mm_struct *mm)
 		ksm_vma_opt_in(vma);
 }
 
-static int ksm_del_vmas(struct mm_struct *mm)
+static int ksm_unmark_all_vmas(struct mm_struct *mm)
 {
 	VMA_ITERATOR(vmi, mm, 0);
 	struct vm_area_struct *vma;
@@ -354,7 +355,7 @@ int ksm_enable_merge_any(struct mm_struct *mm)
 	if (err)
 		return err;
 	set_bit(MMF_VM_MERGE_ANY, &mm->flags);
-	ksm_add_vmas(mm);
+	ksm_mark_all_vmas(mm);
 	return 0;
 }
 
@@ -368,18 +369,17 @@ int ksm_enable_merge_any(struct mm_struct *mm)
  */
 int ksm_disable_merge_any(struct mm_struct *mm)
 {
-	int err;
+	int err = 0;
 
 	mmap_assert_write_locked(mm);
-	if (!test_bit(MMF_VM_MERGE_ANY, &mm->flags))
-		return 0;
-	err = ksm_del_vmas(mm);
-	if (err) {
-		ksm_add_vmas(mm);
-		return err;
+	if (test_bit(MMF_VM_MERGE_ANY, &mm->flags)) {
+		err = ksm_unmark_all_vmas(mm);
+		if (!err)
+			clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
+		else	/* all or nothing: the mm stays fully mergeable */
+			ksm_mark_all_vmas(mm);
 	}
-	clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
-	return 0;
+	return err;
 }
 
 /**
@@ -393,7 +393,7 @@ int ksm_disable(struct mm_struct *mm)
 	mmap_assert_write_locked(mm);
 	if (test_bit(MMF_VM_MERGE_ANY, &mm->flags))
 		return ksm_disable_merge_any(mm);
-	return test_bit(MMF_VM_MERGEABLE, &mm->flags) ? ksm_del_vmas(mm) : 0;
+	return test_bit(MMF_VM_MERGEABLE, &mm->flags) ? ksm_unmark_all_vmas(mm) : 0;
 }
 
 /**
