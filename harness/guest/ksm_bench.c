@@ -14,13 +14,13 @@
  *   w5    one 1 TiB MAP_NORESERVE mergeable VMA with 16 touched pages: guest
  *         time of one full scan (between two advances of full_scans).
  *   w6    2 x 64 MiB, identical across processes, every fourth page rewritten
- *         continuously (at nice 19; ksmd with pages_to_scan=10000,
- *         sleep_millisecs=0) for 30 s: cow_ksm (merges later broken by a
- *         write) per second.
+ *         continuously (each about once a second; ksmd with
+ *         pages_to_scan=10000, sleep_millisecs=0) for 30 s: cow_ksm (merges
+ *         later broken by a write) per second.
  *   dflt  w1 with the default knobs (pages_to_scan=100, sleep_millisecs=20).
  * --quick divides every size by 16 (for trying the program out).
  * prof samples ksmd (perf cpu-clock, every 200 us of its CPU time) while it
- * works in w1, w2, w3, w4 and dflt, and prints where its time went by kernel
+ * works in w1, w2, w3, w4, w6 and dflt, and prints where its time went by kernel
  * function (`PROF <workload> <percent> <samples> <function>`): for analysis
  * only, as the sampling interrupts cost time too.
  *
@@ -209,6 +209,18 @@ static double ksmd_cpu(void)
 		return -1;
 	cpu_source = "stat";
 	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+}
+
+/* Seconds ksmd has spent runnable but waiting for a CPU (schedstat), or -1. */
+static double ksmd_wait(void)
+{
+	unsigned long long run, wait;
+	char path[64], buf[256];
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", ksmd_pid);
+	if (slurp(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%llu %llu", &run, &wait) != 2)
+		return -1;
+	return wait / 1e9;
 }
 
 /*
@@ -514,20 +526,32 @@ static long child_verify(const struct spec *s, char *map, int me, const uint32_t
 }
 
 /*
- * W6: rewrite every fourth page, pass after pass, until told to stop. At
- * nice 19, so that ksmd (nice 5) keeps scanning at full speed beside two
- * writers on two vCPUs: the writers get the CPU time ksmd leaves.
+ * W6: rewrite every fourth page, pass after pass, until told to stop: one
+ * page every 250 us of guest time (a batch of 8 every 2 ms), so each of the
+ * 4096 volatile pages of a process changes about once a second, all the time.
+ * Paced rather than flat out: under QEMU's round-robin TCG two busy vCPUs
+ * starve ksmd (it scanned one page in ~300 us instead of ~25), which would
+ * measure QEMU's scheduling, not KSM.
  */
 static long child_write(const struct spec *s, char *map, uint32_t *gens)
 {
+	struct timespec next;
 	long passes = 0;
 
-	if (nice(19) < 0)
-		note("nice(19) failed");
+	clock_gettime(CLOCK_MONOTONIC, &next);
 	while (!*stop_flag) {
 		for (long pg = 0; pg < s->pages && !*stop_flag; pg += 4) {
 			gens[pg]++;
 			fill_page((uint64_t *)(map + pg * page_size), pg, -1, gens[pg]);
+			if ((pg / 4) % 8 != 7)
+				continue;
+			next.tv_nsec += 2000000;
+			if (next.tv_nsec >= 1000000000) {
+				next.tv_nsec -= 1000000000;
+				next.tv_sec++;
+			}
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+				;
 		}
 		passes++;
 	}
@@ -963,10 +987,10 @@ static int run_sparse(const char *w)
 static int run_volatile(const char *w)
 {
 	struct spec s = { K_VOLATILE, (quick ? 4 : 64) * MIB / page_size };
-	double d = quick ? 5 : 30, t0, t;
+	double d = quick ? 5 : 30, t0, t, c0, c1;
 	long cow0, cow1, passes = 0, sharing, fs0;
 
-	note("%s: 2 processes x %ld MiB identical, every 4th page rewritten continuously", w,
+	note("%s: 2 processes x %ld MiB identical, every 4th page rewritten, ~1/s each", w,
 	     s.pages * page_size / MIB);
 	if (ksm_prepare(10000, 0))
 		FAIL(w, "cannot reset KSM");
@@ -982,9 +1006,19 @@ static int run_volatile(const char *w)
 	t0 = now();
 	if (ksm_write("run", 1))
 		FAIL(w, "cannot start ksmd");
-	sleep_s(d);
+	c0 = ksmd_cpu();
+	prof_start();
+	for (int k = 0; k < 6; k++) {
+		for (double tk = now(); now() - tk < d / 6; prof_drain())
+			sleep_s(profiling ? 0.5 : d / 6);
+		note("  %5.1fs cow_ksm %ld pages_sharing %ld full_scans %ld ksmd %.3f s CPU, %.3f s waiting",
+		     now() - t0, vmstat("cow_ksm") - cow0, ksm_read("pages_sharing"),
+		     ksm_read("full_scans") - fs0, ksmd_cpu() - c0, ksmd_wait());
+	}
 	cow1 = vmstat("cow_ksm");
 	t = now() - t0;
+	c1 = ksmd_cpu();
+	prof_stop(w);
 	sharing = ksm_read("pages_sharing");
 	*stop_flag = 1;
 	for (int i = 0; i < nkids; i++)
@@ -996,6 +1030,7 @@ static int run_volatile(const char *w)
 	else
 		note("%s: no cow_ksm in /proc/vmstat", w);
 	put(w, "pages_sharing", "%ld", sharing);
+	put(w, "ksmd_cpu_s", "%.4f", c1 - c0);
 	put(w, "writer_passes", "%ld", passes);
 	put(w, "full_scans", "%ld", ksm_read("full_scans") - fs0);
 	if (verify_all(w, "after writing"))
