@@ -100,7 +100,8 @@ def judge(target, b, o):
         text = "ours/base <= %g" % target[1]
         if b is None or o is None or b == 0:
             return text, "n/a"
-        return text, "met" if o / b <= target[1] else "not met"
+        # Judged on the ratio as printed (3 decimals).
+        return text, "met" if round(o / b, 3) <= target[1] else "not met"
     if kind == "abs_lt":
         text = "ours < %g" % target[1]
         return text, "n/a" if o is None else ("met" if o < target[1] else "not met")
