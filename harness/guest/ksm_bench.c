@@ -360,6 +360,11 @@ static int ksym_by_n(const void *a, const void *b)
 	return (y->n > x->n) - (y->n < x->n);
 }
 
+static int ksym_by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct ksym *)a)->name, ((const struct ksym *)b)->name);
+}
+
 /* Stop sampling and print the functions ksmd spent its time in. */
 static void prof_stop(const char *w)
 {
@@ -415,6 +420,13 @@ static void prof_stop(const char *w)
 		}
 		syms[lo].n += prof_tab[k].n;
 	}
+	/* Static functions of the same name (e.g. inlined copies) count as one. */
+	qsort(syms, n, sizeof(*syms), ksym_by_name);
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(syms[i].name, syms[i - 1].name)) {
+			syms[i].n += syms[i - 1].n;
+			syms[i - 1].n = 0;
+		}
 	qsort(syms, n, sizeof(*syms), ksym_by_n);
 	note("%s: ksmd profile: %ld samples (every 200 us of ksmd CPU), %ld lost", w,
 	     prof_samples, prof_lost);
