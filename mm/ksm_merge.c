@@ -324,7 +324,8 @@ int ksm_merge_into_node(struct ksm_item *item, unsigned long addr,
 	}
 	ksm_merge_finish(slot, page);
 out:
-	trace_ksm_merge_with_ksm_page(kfolio, page_to_pfn(page), item,
+	/* As in 6.12, the event names the KSM page's pfn. */
+	trace_ksm_merge_with_ksm_page(kfolio, folio_pfn(kfolio), item,
 				      slot->mm, err);
 	return err;
 }
@@ -434,7 +435,8 @@ int ksm_merge_zero(struct ksm_item *item, unsigned long addr,
 			err = ksm_merge_replace(vma, page, zero, addr, orig);
 		ksm_merge_finish(slot, page);
 	}
-	trace_ksm_merge_one_page(page_to_pfn(page), item, slot->mm, err);
+	/* As in 6.12, a zero-page merge names the zero page. */
+	trace_ksm_merge_one_page(page_to_pfn(zero), item, slot->mm, err);
 	return err;
 }
 
