@@ -18,7 +18,13 @@ if [ ! -f "$hdr/include/linux/prctl.h" ] || ! grep -q PR_SET_MEMORY_MERGE "$hdr/
 fi
 
 CFLAGS="-O2 -static -D_GNU_SOURCE= -U_FORTIFY_SOURCE -isystem $hdr/include"
-cc() { gcc $CFLAGS "$@"; }
+# A program that does not build is left out, loudly: the tests that run it
+# then fail in the guest (exit 127), while the others still run.
+cc() {
+	local o prev=
+	for a in "$@"; do [ "$prev" = -o ] && o=$a; prev=$a; done
+	gcc $CFLAGS "$@" || { log "ERROR: ${o##*/} does not build; its tests will fail"; rm -f "$o"; }
+}
 # rebuild OUT SRC...: compile only when a source is newer than the output.
 stale() { local o=$1; shift; [ ! -f "$o" ] || [ -n "$(find "$@" -newer "$o" 2>/dev/null)" ]; }
 
