@@ -246,6 +246,10 @@ def main():
         for k, v in (("base", b), ("ours", o)):
             if v is None and ((k, w) in failed_w or (k, "all") in failed_w):
                 met = "FAILED"
+        if w == "w4":
+            lacking = [k for k in ("base", "ours") if figs[k].get(("w4", "smart_scan")) == "0"]
+            if lacking:
+                label += " [no smart_scan file: %s]" % ", ".join(lacking)
         table.append((label, unit, b, o, ratio, target, ttext, met))
 
     notes = []
