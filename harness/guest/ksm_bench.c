@@ -7,8 +7,8 @@
  *         in every process, distinct from page j); pages_to_scan=10000,
  *         sleep_millisecs=0: guest time to full merge and ksmd CPU. Then, on
  *         the converged state: KSM slab bytes per tracked page (meta), W4
- *         (default knobs, smart_scan=1, 30 s: ksmd CPU percent) and W7 (time
- *         of `echo 2 > run`).
+ *         (default knobs, smart_scan=1, 2 s to settle, then 30 s: ksmd CPU
+ *         percent) and W7 (time of `echo 2 > run`).
  *   w2    8 x 64 MiB, even pages identical across processes, odd pages unique.
  *   w3    2 x 256 MiB, all unique: ksmd CPU per page scanned over two full scans.
  *   w5    one 1 TiB MAP_NORESERVE mergeable VMA with 16 touched pages: guest
@@ -843,6 +843,12 @@ static int run_identical(const char *w, int nprocs, long mib, enum kind kind,
 		if (ksm_write("pages_to_scan", 100) || ksm_write("sleep_millisecs", 20) ||
 		    (smart && ksm_write("smart_scan", 1)))
 			FAIL("w4", "cannot set the default knobs");
+		/*
+		 * ksmd may be inside a batch of 10000 pages from W1: let it finish
+		 * and settle on the new knobs before the window opens (it changed
+		 * W4 by up to 5% from run to run).
+		 */
+		sleep_s(2);
 		f0 = ksm_read("full_scans");
 		prof_start();
 		c0 = ksmd_cpu();
