@@ -28,7 +28,7 @@ GROUPS = [("w5", "w5"), ("w1", "w1"), ("w2", "w2"), ("w3", "w3"), ("w6", "w6"),
 
 # Rows of the table: (label, unit, workload, metric, factor, target).
 # target: ("ratio", x): ours/base <= x; ("abs_lt", x): ours < x;
-# ("abs_le", x): ours <= x; ("no_worse",): ours <= base (+10%, the spread of
+# ("abs_le", x): ours <= x; ("no_worse",): ours <= base (+20%, the spread of
 # repeated runs); None: for information.
 ROWS = [
     ("W1 identical 4x64MiB: time to full merge", "s", "w1", "time_s", 1, ("ratio", 0.4)),
@@ -52,7 +52,7 @@ ROWS = [
      ("abs_le", 32)),
 ]
 
-NO_WORSE = 1.10
+NO_WORSE = 1.20
 BENCH = re.compile(r"^BENCH (\S+) (\S+) (\S+)\s*$")
 BENCHFAIL = re.compile(r"^BENCH-FAIL (\S+) (.*)$")
 
@@ -110,8 +110,8 @@ def judge(target, b, o):
     if kind == "abs_le":
         text = "ours <= %g" % target[1]
         return text, "n/a" if o is None else ("met" if o <= target[1] else "not met")
-    # "No worse": within the spread of repeated runs of one kernel (W6 moved
-    # by up to 7% from run to run: its writers race ksmd on two vCPUs).
+    # "No worse": within the spread of repeated runs of one kernel (the base's
+    # W6 gave 487 to 578 /s over 7 runs: its writers race ksmd on two vCPUs).
     text = "ours <= base +%d%%" % round(100 * (NO_WORSE - 1))
     if b is None or o is None:
         return text, "n/a"
