@@ -117,8 +117,16 @@ enum ksm_item_state {
 #define KSM_ITEM_VOLATILE	BIT(2)
 /* ->hash holds the hash of an earlier look at the page. */
 #define KSM_ITEM_HASHED		BIT(3)
-#define KSM_ITEM_FLAGS_MASK	GENMASK(3, 2)
-#define KSM_ITEM_NR_SHIFT	4
+/* Smart scan: how long the page has gone without merging (saturating). */
+#define KSM_ITEM_AGE_MASK	GENMASK(7, 4)
+/* Volatility gate: how often a merge of this page was broken by a write. */
+#define KSM_ITEM_BREAKS_MASK	GENMASK(11, 8)
+#define KSM_ITEM_FLAGS_MASK	GENMASK(11, 2)
+/*
+ * A page number never needs more than BITS_PER_LONG - PAGE_SHIFT bits, so
+ * everything below PAGE_SHIFT is free for state and flags.
+ */
+#define KSM_ITEM_NR_SHIFT	12
 static_assert(KSM_ITEM_NR_SHIFT <= PAGE_SHIFT);
 
 struct ksm_stable_node;
@@ -192,6 +200,23 @@ static inline void ksm_item_assign(struct ksm_item *item, unsigned long flag,
 		item->bits |= flag;
 	else
 		item->bits &= ~flag;
+}
+
+/* The value of a multi-bit field (@mask: KSM_ITEM_*_MASK) of @item. */
+static inline unsigned int ksm_item_field(const struct ksm_item *item,
+					  unsigned long mask)
+{
+	return (item->bits & mask) >> __ffs(mask);
+}
+
+/* Set a multi-bit field of @item, saturating at the field's largest value. */
+static inline void ksm_item_set_field(struct ksm_item *item,
+				      unsigned long mask, unsigned int val)
+{
+	unsigned long max = mask >> __ffs(mask);
+
+	item->bits = (item->bits & ~mask) |
+		     ((min_t(unsigned long, val, max) << __ffs(mask)) & mask);
 }
 
 /**

@@ -31,6 +31,19 @@ static void ksm_test_item_bits(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ksm_item_nr(&item), 42UL);
 	KUNIT_EXPECT_EQ(test, ksm_item_state(&item), KSM_ITEM_MERGED);
 	KUNIT_EXPECT_FALSE(test, ksm_item_test(&item, KSM_ITEM_VOLATILE));
+
+	/* Multi-bit fields saturate and leave their neighbours alone. */
+	ksm_item_set_field(&item, KSM_ITEM_AGE_MASK, 3);
+	ksm_item_set_field(&item, KSM_ITEM_BREAKS_MASK, 1000);
+	KUNIT_EXPECT_EQ(test, ksm_item_field(&item, KSM_ITEM_AGE_MASK), 3U);
+	KUNIT_EXPECT_EQ(test, ksm_item_field(&item, KSM_ITEM_BREAKS_MASK),
+			(unsigned int)(KSM_ITEM_BREAKS_MASK >>
+				       __ffs(KSM_ITEM_BREAKS_MASK)));
+	KUNIT_EXPECT_EQ(test, ksm_item_nr(&item), 42UL);
+	KUNIT_EXPECT_EQ(test, ksm_item_state(&item), KSM_ITEM_MERGED);
+	ksm_item_set_field(&item, KSM_ITEM_AGE_MASK, 0);
+	KUNIT_EXPECT_EQ(test, ksm_item_field(&item, KSM_ITEM_AGE_MASK), 0U);
+	KUNIT_EXPECT_NE(test, ksm_item_field(&item, KSM_ITEM_BREAKS_MASK), 0U);
 }
 
 static void ksm_test_knob_parse(struct kunit *test)
