@@ -45,6 +45,14 @@ static u32 ksm_round = 1;
 static unsigned long ksm_nr_nodes;
 static unsigned long ksm_last_sweep;
 
+/*
+ * Buckets of the unstable index filled this round, remembered while they
+ * are few, so that a small round empties just those instead of the table.
+ */
+#define KSM_INDEX_FEW_BUCKETS	64
+static unsigned int ksm_unstable_filled[KSM_INDEX_FEW_BUCKETS];
+static unsigned int ksm_unstable_nr_filled;
+
 static unsigned int ksm_index_bucket(u32 hash)
 {
 	return hash_32(hash, ksm_index_bits);
@@ -73,6 +81,33 @@ u32 ksm_index_page_hash(struct page *page)
 	}
 	kunmap_local(words);
 	return (u32)(acc ^ (acc >> 32));
+}
+
+/**
+ * ksm_pages_same - compare the whole contents of two pages
+ * @page1: one page.
+ * @page2: the other.
+ *
+ * Compares a cache line of words per step: the generic memcmp() goes byte
+ * by byte, and the compares are most of the time of a merge.
+ *
+ * Return: true if every byte is the same.
+ */
+bool ksm_pages_same(struct page *page1, struct page *page2)
+{
+	const u64 *a = kmap_local_page(page1);
+	const u64 *b = kmap_local_page(page2);
+	unsigned int i;
+	u64 diff = 0;
+
+	for (i = 0; i < PAGE_SIZE / sizeof(u64) && !diff; i += 8)
+		diff = (a[i] ^ b[i]) | (a[i + 1] ^ b[i + 1]) |
+		       (a[i + 2] ^ b[i + 2]) | (a[i + 3] ^ b[i + 3]) |
+		       (a[i + 4] ^ b[i + 4]) | (a[i + 5] ^ b[i + 5]) |
+		       (a[i + 6] ^ b[i + 6]) | (a[i + 7] ^ b[i + 7]);
+	kunmap_local(b);
+	kunmap_local(a);
+	return !diff;
 }
 
 /**
@@ -363,7 +398,7 @@ static struct folio *ksm_index_stable_cmp(struct ksm_stable_node *node,
 	}
 	/* A KSM page migrated to another node no longer serves its domain. */
 	if (ksm_index_domain(kfolio) == node->domain &&
-	    pages_identical(page, folio_page(kfolio, 0)))
+	    ksm_pages_same(page, folio_page(kfolio, 0)))
 		return kfolio;
 	folio_put(kfolio);
 	return NULL;
@@ -541,11 +576,20 @@ u32 ksm_index_round(void)
 void ksm_index_new_round(void)
 {
 	unsigned long prune = READ_ONCE(ksm_tun.prune_millisecs);
+	unsigned int nr;
 
 	lockdep_assert_held(&ksm_lock);
 	ksm_round++;
-	memset(ksm_unstable_table, 0,
-	       sizeof(*ksm_unstable_table) << ksm_index_bits);
+	if (ksm_unstable_nr_filled <= KSM_INDEX_FEW_BUCKETS) {
+		while (ksm_unstable_nr_filled) {
+			nr = ksm_unstable_filled[--ksm_unstable_nr_filled];
+			ksm_unstable_table[nr] = NULL;
+		}
+	} else {
+		memset(ksm_unstable_table, 0,
+		       sizeof(*ksm_unstable_table) << ksm_index_bits);
+		ksm_unstable_nr_filled = 0;
+	}
 	if (time_after_eq(jiffies, ksm_last_sweep + msecs_to_jiffies(prune)))
 		ksm_index_stable_sweep();
 }
@@ -557,11 +601,16 @@ void ksm_index_new_round(void)
  */
 void ksm_index_unstable_insert(struct ksm_item *item, struct ksm_index_key key)
 {
-	struct ksm_item **bucket;
+	unsigned int nr = ksm_index_bucket(key.hash);
+	struct ksm_item **bucket = &ksm_unstable_table[nr];
 
 	lockdep_assert_held(&ksm_lock);
 	VM_WARN_ON_ONCE(ksm_item_state(item) != KSM_ITEM_IDLE);
-	bucket = &ksm_unstable_table[ksm_index_bucket(key.hash)];
+	if (!*bucket && ksm_unstable_nr_filled <= KSM_INDEX_FEW_BUCKETS) {
+		if (ksm_unstable_nr_filled < KSM_INDEX_FEW_BUCKETS)
+			ksm_unstable_filled[ksm_unstable_nr_filled] = nr;
+		ksm_unstable_nr_filled++;
+	}
 	item->hash = key.hash;
 	item->round = ksm_round;
 	item->chain_next = *bucket;
@@ -647,7 +696,7 @@ struct ksm_item *ksm_index_unstable_find(struct ksm_index_key key,
 			ksm_index_unstable_erase(cand);
 			continue;
 		}
-		if (pages_identical(page, opage)) {
+		if (ksm_pages_same(page, opage)) {
 			*other = opage;
 			return cand;
 		}

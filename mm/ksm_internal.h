@@ -15,6 +15,7 @@
 #include <linux/bits.h>
 #include <linux/build_bug.h>
 #include <linux/hashtable.h>
+#include <linux/huge_mm.h>
 #include <linux/ksm.h>
 #include <linux/list.h>
 #include <linux/mm.h>
@@ -257,6 +258,31 @@ struct ksm_index_key {
 	int domain;
 };
 
+/*
+ * Page table locking, spelled out for sparse: pte_offset_map_lock() names
+ * only the page table lock it takes, yet pte_unmap_unlock() also leaves the
+ * RCU read side that mapping the page table entered; pmd_trans_huge_lock()
+ * names nothing. Pair ksm_pte_map_lock() with pte_unmap_unlock() and
+ * ksm_pmd_huge_lock() with spin_unlock().
+ */
+static inline pte_t *ksm_pte_map_lock(struct mm_struct *mm, pmd_t *pmd,
+				      unsigned long addr, spinlock_t **ptlp)
+{
+	pte_t *pte;
+
+	__cond_lock(RCU, pte = pte_offset_map_lock(mm, pmd, addr, ptlp));
+	return pte;
+}
+
+static inline spinlock_t *ksm_pmd_huge_lock(pmd_t *pmd,
+					    struct vm_area_struct *vma)
+{
+	spinlock_t *ptl;
+
+	__cond_lock(ptl, ptl = pmd_trans_huge_lock(pmd, vma));
+	return ptl;
+}
+
 /* ksm.c */
 extern struct mutex ksm_lock;
 extern spinlock_t ksm_mm_lock;
@@ -279,6 +305,7 @@ void ksm_mm_free(struct ksm_mm *slot);
 /* ksm_index.c */
 struct ksm_stable_node *folio_ksm_node(struct folio *folio);
 u32 ksm_index_page_hash(struct page *page);
+bool ksm_pages_same(struct page *page1, struct page *page2);
 int ksm_index_domain(struct folio *folio);
 struct folio *ksm_node_get_folio(struct ksm_stable_node *node);
 struct ksm_stable_node *ksm_node_alloc(void);

@@ -48,6 +48,71 @@ struct vm_area_struct *ksm_merge_find_vma(struct ksm_mm *slot,
 	return vma;
 }
 
+/* The pmd of @addr if it holds a page table (no huge page). */
+static pmd_t *ksm_merge_pte_pmd(struct mm_struct *mm, unsigned long addr)
+{
+	pmd_t *pmd = mm_find_pmd(mm, addr);
+	pmd_t pmdval;
+
+	if (!pmd)
+		return NULL;
+	/* A huge pmd cannot map a page we are about to merge. */
+	pmdval = pmdp_get_lockless(pmd);
+	if (!pmd_present(pmdval) || pmd_trans_huge(pmdval))
+		return NULL;
+	return pmd;
+}
+
+/* Reference the anonymous page a huge pmd maps at @addr. */
+static struct folio *ksm_merge_huge_folio(struct vm_area_struct *vma,
+					  pmd_t *pmd, unsigned long addr,
+					  struct page **pagep)
+{
+	struct folio *folio = NULL;
+	spinlock_t *ptl;
+	pmd_t pmdval;
+
+	ptl = ksm_pmd_huge_lock(pmd, vma);
+	if (!ptl)
+		return NULL;
+	pmdval = *pmd;
+	if (pmd_trans_huge(pmdval) && !is_huge_zero_pmd(pmdval) &&
+	    PageAnon(pmd_page(pmdval))) {
+		*pagep = pmd_page(pmdval) +
+			 ((addr & ~HPAGE_PMD_MASK) >> PAGE_SHIFT);
+		folio = page_folio(*pagep);
+		folio_get(folio);
+	}
+	spin_unlock(ptl);
+	return folio;
+}
+
+/* Reference the anonymous page a page table maps at @addr. */
+static struct folio *ksm_merge_pte_folio(struct vm_area_struct *vma,
+					 pmd_t *pmd, unsigned long addr,
+					 struct page **pagep)
+{
+	struct folio *folio = NULL;
+	struct page *page = NULL;
+	spinlock_t *ptl;
+	pte_t *ptep;
+	pte_t pte;
+
+	ptep = ksm_pte_map_lock(vma->vm_mm, pmd, addr, &ptl);
+	if (!ptep)
+		return NULL;
+	pte = ptep_get(ptep);
+	if (pte_present(pte))
+		page = vm_normal_page(vma, addr, pte);
+	if (page && PageAnon(page)) {
+		folio = page_folio(page);
+		folio_get(folio);
+		*pagep = page;
+	}
+	pte_unmap_unlock(ptep, ptl);
+	return folio;
+}
+
 /**
  * ksm_merge_get_folio - the anonymous page mapped at an address
  * @slot: the registered mm; its mmap lock is taken and released here.
@@ -61,38 +126,18 @@ struct folio *ksm_merge_get_folio(struct ksm_mm *slot, unsigned long addr,
 {
 	struct vm_area_struct *vma;
 	struct folio *folio = NULL;
-	struct folio_walk fw;
+	pmd_t *pmd = NULL;
 
 	mmap_read_lock(slot->mm);
 	vma = ksm_merge_find_vma(slot, addr);
 	if (vma)
-		folio = folio_walk_start(&fw, vma, addr, 0);
-	if (folio) {
-		if (folio_test_anon(folio)) {
-			folio_get(folio);
-			*pagep = fw.page;
-		}
-		folio_walk_end(&fw, vma);
-		if (!folio_test_anon(folio))
-			folio = NULL;
-	}
+		pmd = mm_find_pmd(slot->mm, addr);
+	if (pmd && pmd_trans_huge(pmdp_get_lockless(pmd)))
+		folio = ksm_merge_huge_folio(vma, pmd, addr, pagep);
+	else if (pmd && ksm_merge_pte_pmd(slot->mm, addr))
+		folio = ksm_merge_pte_folio(vma, pmd, addr, pagep);
 	mmap_read_unlock(slot->mm);
 	return folio;
-}
-
-static pte_t *ksm_merge_map_pte(struct mm_struct *mm, unsigned long addr,
-				spinlock_t **ptl)
-{
-	pmd_t *pmd = mm_find_pmd(mm, addr);
-	pmd_t pmdval;
-
-	if (!pmd)
-		return NULL;
-	/* A huge pmd cannot map a page we are about to merge. */
-	pmdval = pmdp_get_lockless(pmd);
-	if (!pmd_present(pmdval) || pmd_trans_huge(pmdval))
-		return NULL;
-	return pte_offset_map_lock(mm, pmd, addr, ptl);
 }
 
 /*
@@ -124,23 +169,17 @@ static int ksm_merge_seal_pte(struct vm_area_struct *vma, struct page *page,
 	return 0;
 }
 
-/* Make the pte of @page at @addr read-only and clean; report its value. */
-static int ksm_merge_wrprotect(struct vm_area_struct *vma, struct page *page,
-			       unsigned long addr, pte_t *orig)
+static int ksm_merge_wrprotect_pte(struct vm_area_struct *vma,
+				   struct page *page, pmd_t *pmd,
+				   unsigned long addr, pte_t *orig)
 {
-	struct mm_struct *mm = vma->vm_mm;
-	struct mmu_notifier_range range;
 	spinlock_t *ptl;
 	pte_t *ptep, entry;
 	int err = -EFAULT;
 
-	VM_WARN_ON_ONCE(!folio_test_locked(page_folio(page)));
-	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, addr,
-				addr + PAGE_SIZE);
-	mmu_notifier_invalidate_range_start(&range);
-	ptep = ksm_merge_map_pte(mm, addr, &ptl);
+	ptep = ksm_pte_map_lock(vma->vm_mm, pmd, addr, &ptl);
 	if (!ptep)
-		goto out;
+		return -EFAULT;
 	entry = ptep_get(ptep);
 	if (pte_present(entry) && pte_pfn(entry) == page_to_pfn(page)) {
 		err = 0;
@@ -150,7 +189,24 @@ static int ksm_merge_wrprotect(struct vm_area_struct *vma, struct page *page,
 		*orig = entry;
 	}
 	pte_unmap_unlock(ptep, ptl);
-out:
+	return err;
+}
+
+/* Make the pte of @page at @addr read-only and clean; report its value. */
+static int ksm_merge_wrprotect(struct vm_area_struct *vma, struct page *page,
+			       unsigned long addr, pte_t *orig)
+{
+	struct mmu_notifier_range range;
+	int err = -EFAULT;
+	pmd_t *pmd;
+
+	VM_WARN_ON_ONCE(!folio_test_locked(page_folio(page)));
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, vma->vm_mm, addr,
+				addr + PAGE_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+	pmd = ksm_merge_pte_pmd(vma->vm_mm, addr);
+	if (pmd)
+		err = ksm_merge_wrprotect_pte(vma, page, pmd, addr, orig);
 	mmu_notifier_invalidate_range_end(&range);
 	return err;
 }
@@ -179,23 +235,19 @@ static pte_t ksm_merge_new_pte(struct vm_area_struct *vma, struct page *kpage,
 	return pte;
 }
 
-/* Point the write-protected pte of @page at @kpage if it did not change. */
-static int ksm_merge_replace(struct vm_area_struct *vma, struct page *page,
-			     struct page *kpage, unsigned long addr, pte_t orig)
+static int ksm_merge_replace_pte(struct vm_area_struct *vma,
+				 struct page *page, struct page *kpage,
+				 pmd_t *pmd, unsigned long addr, pte_t orig)
 {
 	struct folio *folio = page_folio(page);
 	struct mm_struct *mm = vma->vm_mm;
-	struct mmu_notifier_range range;
 	spinlock_t *ptl;
 	pte_t *ptep;
 	int err = -EFAULT;
 
-	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, addr,
-				addr + PAGE_SIZE);
-	mmu_notifier_invalidate_range_start(&range);
-	ptep = ksm_merge_map_pte(mm, addr, &ptl);
+	ptep = ksm_pte_map_lock(mm, pmd, addr, &ptl);
 	if (!ptep)
-		goto out;
+		return -EFAULT;
 	if (pte_same(ptep_get(ptep), orig)) {
 		VM_WARN_ON_ONCE(PageAnonExclusive(page));
 		flush_cache_page(vma, addr, pte_pfn(orig));
@@ -210,7 +262,23 @@ static int ksm_merge_replace(struct vm_area_struct *vma, struct page *page,
 		err = 0;
 	}
 	pte_unmap_unlock(ptep, ptl);
-out:
+	return err;
+}
+
+/* Point the write-protected pte of @page at @kpage if it did not change. */
+static int ksm_merge_replace(struct vm_area_struct *vma, struct page *page,
+			     struct page *kpage, unsigned long addr, pte_t orig)
+{
+	struct mmu_notifier_range range;
+	int err = -EFAULT;
+	pmd_t *pmd;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, vma->vm_mm, addr,
+				addr + PAGE_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+	pmd = ksm_merge_pte_pmd(vma->vm_mm, addr);
+	if (pmd)
+		err = ksm_merge_replace_pte(vma, page, kpage, pmd, addr, orig);
 	mmu_notifier_invalidate_range_end(&range);
 	return err;
 }
@@ -283,7 +351,7 @@ static int ksm_merge_replace_checked(struct vm_area_struct *vma,
 
 	if (folio_ksm_node(kfolio) != node || !ksm_node_has_room(node))
 		return -EAGAIN;
-	if (!pages_identical(page, kpage))
+	if (!ksm_pages_same(page, kpage))
 		return -EINVAL;
 	return ksm_merge_replace(vma, page, kpage, addr, orig);
 }
@@ -431,7 +499,7 @@ int ksm_merge_zero(struct ksm_item *item, unsigned long addr,
 	err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
 	if (!err) {
 		err = -EINVAL;
-		if (pages_identical(page, zero))
+		if (ksm_pages_same(page, zero))
 			err = ksm_merge_replace(vma, page, zero, addr, orig);
 		ksm_merge_finish(slot, page);
 	}
@@ -513,7 +581,7 @@ void ksm_merge_unlink(struct ksm_item *item, unsigned long addr)
 	trace_ksm_remove_rmap_item(node->kpfn, item, item->owner->mm);
 	item->chain_next = NULL;
 	item->hash = node->hash;
-	item->round = 0;
+	item->round = ksm_index_round();
 	ksm_item_set_nr(item, addr >> PAGE_SHIFT);
 	ksm_item_set_state(item, KSM_ITEM_IDLE);
 	ksm_item_assign(item, KSM_ITEM_VOLATILE | KSM_ITEM_HASHED, true);
@@ -558,7 +626,7 @@ static int ksm_merge_break_pmd(pmd_t *pmd, unsigned long addr,
 	/* KSM pages are never mapped by a huge pmd. */
 	if (pmd_none(pmdval) || !pmd_present(pmdval) || pmd_trans_huge(pmdval))
 		return 0;
-	start = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
+	start = ksm_pte_map_lock(walk->mm, pmd, addr, &ptl);
 	if (!start) {
 		walk->action = ACTION_AGAIN;
 		return 0;

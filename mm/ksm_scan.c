@@ -27,6 +27,8 @@
 #include "ksm_internal.h"
 
 #define KSM_SCAN_BATCH		64
+/* Longest wait of the volatility gate: 2^this rounds. */
+#define KSM_GATE_MAX_SHIFT	5
 
 /**
  * struct ksm_scan_pick - a page picked up by the page table walk
@@ -184,7 +186,7 @@ static bool ksm_scan_add(struct ksm_scan_batch *batch, unsigned long addr,
 static int ksm_scan_huge_pmd(pmd_t *pmd, unsigned long addr,
 			     unsigned long end, struct mm_walk *walk)
 {
-	spinlock_t *ptl = pmd_trans_huge_lock(pmd, walk->vma);
+	spinlock_t *ptl = ksm_pmd_huge_lock(pmd, walk->vma);
 	int ret = 0;
 
 	if (!ptl) {
@@ -230,7 +232,7 @@ static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 		return ksm_scan_huge_pmd(pmd, addr, end, walk);
 	if (pmd_none(pmdval) || !pmd_present(pmdval))
 		return 0;
-	start = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
+	start = ksm_pte_map_lock(walk->mm, pmd, addr, &ptl);
 	if (!start) {
 		walk->action = ACTION_AGAIN;
 		return 0;
@@ -277,16 +279,36 @@ static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
 	mmap_read_unlock(mm);
 }
 
-/* Did the page change since the item last saw it? Then wait a round. */
+/*
+ * Did the page settle? A page that changed since the item last saw it
+ * waits. One whose merges were broken by writes (KSM_ITEM_BREAKS_MASK)
+ * must also stay unchanged for 2^breaks rounds, up to 2^KSM_GATE_MAX_SHIFT,
+ * so that a page written every few rounds is not merged and copied again
+ * each time; every such wait it passes takes one break off.
+ */
 static bool ksm_scan_settled(struct ksm_item *item, u32 hash)
 {
+	unsigned int breaks = ksm_item_field(item, KSM_ITEM_BREAKS_MASK);
 	bool changed = ksm_item_test(item, KSM_ITEM_HASHED) &&
 		       item->hash != hash;
+	u32 now = ksm_index_round();
 
 	item->hash = hash;
 	ksm_item_assign(item, KSM_ITEM_HASHED, true);
-	ksm_item_assign(item, KSM_ITEM_VOLATILE, changed);
-	return !changed;
+	if (changed) {
+		ksm_item_assign(item, KSM_ITEM_VOLATILE, true);
+		item->round = now;
+		return false;
+	}
+	if (!ksm_item_test(item, KSM_ITEM_VOLATILE))
+		return true;
+	if (breaks &&
+	    now - item->round < 1U << min(breaks, KSM_GATE_MAX_SHIFT))
+		return false;
+	ksm_item_assign(item, KSM_ITEM_VOLATILE, false);
+	if (breaks)
+		ksm_item_set_field(item, KSM_ITEM_BREAKS_MASK, breaks - 1);
+	return true;
 }
 
 /* Unlink @item before a new look; false if it still maps @folio merged. */
@@ -297,7 +319,10 @@ static bool ksm_scan_release(struct ksm_item *item, unsigned long addr,
 	case KSM_ITEM_MERGED:
 		if (folio_ksm_node(folio) == item->node)
 			return false;
+		/* A write (or an unshare) replaced the KSM page. */
 		ksm_merge_unlink(item, addr);
+		ksm_item_set_field(item, KSM_ITEM_BREAKS_MASK,
+				   ksm_item_field(item, KSM_ITEM_BREAKS_MASK) + 1);
 		break;
 	case KSM_ITEM_UNSTABLE:
 		ksm_index_unstable_erase(item);

@@ -277,7 +277,43 @@ static void ksm_test_node_maps(struct kunit *test)
 	mutex_unlock(&ksm_lock);
 }
 
+/* Every byte counts: a difference anywhere makes two pages differ. */
+static void ksm_test_pages_same(struct kunit *test)
+{
+	static const unsigned int spots[] = {
+		0, 1, 7, 8, 63, 64, PAGE_SIZE / 2 + 5, PAGE_SIZE - 9,
+		PAGE_SIZE - 1,
+	};
+	struct page *p1 = alloc_page(GFP_KERNEL);
+	struct page *p2 = alloc_page(GFP_KERNEL);
+	u8 *a, *b;
+	unsigned int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, p1);
+	KUNIT_ASSERT_NOT_NULL(test, p2);
+	a = page_address(p1);
+	b = page_address(p2);
+	for (i = 0; i < PAGE_SIZE; i++)
+		a[i] = b[i] = (u8)(i * 31 + 7);
+	KUNIT_EXPECT_TRUE(test, ksm_pages_same(p1, p2));
+	for (i = 0; i < ARRAY_SIZE(spots); i++) {
+		b[spots[i]] ^= 0x10;
+		KUNIT_EXPECT_FALSE_MSG(test, ksm_pages_same(p1, p2),
+				       "byte %u differs", spots[i]);
+		KUNIT_EXPECT_FALSE(test, ksm_pages_same(p2, p1));
+		b[spots[i]] ^= 0x10;
+	}
+	KUNIT_EXPECT_TRUE(test, ksm_pages_same(p1, p2));
+	memset(a, 0, PAGE_SIZE);
+	KUNIT_EXPECT_TRUE(test, ksm_pages_same(p1, ZERO_PAGE(0)));
+	a[PAGE_SIZE - 1] = 1;
+	KUNIT_EXPECT_FALSE(test, ksm_pages_same(p1, ZERO_PAGE(0)));
+	__free_page(p1);
+	__free_page(p2);
+}
+
 static struct kunit_case ksm_test_cases[] = {
+	KUNIT_CASE(ksm_test_pages_same),
 	KUNIT_CASE(ksm_test_item_bits),
 	KUNIT_CASE(ksm_test_knob_parse),
 	KUNIT_CASE(ksm_test_profit),
