@@ -267,6 +267,11 @@ def main():
                      ("w6", "pages_sharing"), ("w3", "pages_scanned"), ("w4", "full_scans")):
             if (w, m) in figs[k]:
                 notes.append("%s: %s %s = %s" % (k, w, m, figs[k][(w, m)]))
+        # Developer counters of our KSM (debugfs ksm/counts), per workload.
+        for w in sorted({w for w, m in figs[k] if m.startswith("dbg_")}):
+            dbg = ["%s %s" % (m[4:], v) for (ww, m), v in sorted(figs[k].items())
+                   if ww == w and m.startswith("dbg_")]
+            notes.append("%s: %s counts: %s" % (k, w, ", ".join(dbg)))
 
     hdr = ("workload", "unit", "base", "ours", "ours/base", "target", "met")
     rows = [(l, u, fmt(b), fmt(o), "-" if r is None else "%.3f" % r, t, m)

@@ -49,10 +49,12 @@
  * these and takes nothing else.
  */
 
+#include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/hashtable.h>
 #include <linux/mman.h>
 #include <linux/sched/mm.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 
 #define CREATE_TRACE_POINTS
@@ -98,6 +100,7 @@ struct ksm_tunables ksm_tun = {
 };
 
 struct ksm_stats ksm_stats;
+struct ksm_counts ksm_counts;
 
 /**
  * ksm_vma_compatible - may KSM merge pages of this VMA at all?
@@ -411,6 +414,32 @@ long ksm_process_profit(struct mm_struct *mm)
 	       (long)(mm->ksm_rmap_items * sizeof(struct ksm_item));
 }
 
+#ifdef CONFIG_DEBUG_FS
+static int ksm_counts_show(struct seq_file *m, void *unused)
+{
+	seq_printf(m, "looks %lu\n", READ_ONCE(ksm_counts.looks));
+	seq_printf(m, "changed %lu\n", READ_ONCE(ksm_counts.changed));
+	seq_printf(m, "gated %lu\n", READ_ONCE(ksm_counts.gated));
+	seq_printf(m, "breaks %lu\n", READ_ONCE(ksm_counts.breaks));
+	seq_printf(m, "compares %lu\n", READ_ONCE(ksm_counts.compares));
+	seq_printf(m, "compare_misses %lu\n",
+		   READ_ONCE(ksm_counts.compare_misses));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ksm_counts);
+
+static void __init ksm_debugfs_init(void)
+{
+	struct dentry *dir = debugfs_create_dir("ksm", NULL);
+
+	debugfs_create_file("counts", 0444, dir, NULL, &ksm_counts_fops);
+}
+#else
+static inline void ksm_debugfs_init(void)
+{
+}
+#endif
+
 static int __init ksm_init(void)
 {
 	int err;
@@ -425,6 +454,8 @@ static int __init ksm_init(void)
 		err = ksmd_start();
 	if (!err)
 		err = ksm_sysfs_init();
+	if (!err)
+		ksm_debugfs_init();
 	if (err)
 		pr_err("ksm: initialisation failed: %d\n", err);
 	return err;

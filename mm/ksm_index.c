@@ -35,8 +35,12 @@
 #define KSM_INDEX_MAX_COMPARES	16
 #define KSM_INDEX_MIN_BITS	10
 #define KSM_INDEX_MAX_BITS	18
+/* Entries of the mapping array a new stable node gets. */
+#define KSM_NODE_FIRST_MAPS	4
 
 static struct kmem_cache *ksm_node_cache;
+/* Mapping arrays of KSM_NODE_FIRST_MAPS entries, the size every node starts with. */
+static struct kmem_cache *ksm_maps_cache;
 static struct hlist_head *ksm_stable_table;
 static struct ksm_item **ksm_unstable_table;
 static unsigned int ksm_index_bits;
@@ -107,6 +111,9 @@ bool ksm_pages_same(struct page *page1, struct page *page2)
 		       (a[i + 6] ^ b[i + 6]) | (a[i + 7] ^ b[i + 7]);
 	kunmap_local(b);
 	kunmap_local(a);
+	ksm_count(compares);
+	if (diff)
+		ksm_count(compare_misses);
 	return !diff;
 }
 
@@ -181,6 +188,14 @@ struct folio *ksm_node_get_folio(struct ksm_stable_node *node)
 	}
 }
 
+static void ksm_node_free_maps(struct ksm_item **maps, unsigned int max)
+{
+	if (max == KSM_NODE_FIRST_MAPS)
+		kmem_cache_free(ksm_maps_cache, maps);
+	else
+		kvfree(maps);
+}
+
 /**
  * ksm_node_alloc - allocate an empty stable node
  *
@@ -195,9 +210,8 @@ struct ksm_stable_node *ksm_node_alloc(void)
 		return NULL;
 	INIT_LIST_HEAD(&node->group);
 	INIT_HLIST_NODE(&node->hnode);
-	node->max_maps = 4;
-	node->maps = kvmalloc_array(node->max_maps, sizeof(*node->maps),
-				    GFP_KERNEL);
+	node->max_maps = KSM_NODE_FIRST_MAPS;
+	node->maps = kmem_cache_alloc(ksm_maps_cache, GFP_KERNEL);
 	if (!node->maps) {
 		kmem_cache_free(ksm_node_cache, node);
 		return NULL;
@@ -217,7 +231,7 @@ void ksm_node_free(struct ksm_stable_node *node)
 	VM_WARN_ON_ONCE(node->indexed || node->nr_maps);
 	trace_ksm_remove_ksm_page(node->kpfn);
 	ksm_nr_nodes--;
-	kvfree(node->maps);
+	ksm_node_free_maps(node->maps, node->max_maps);
 	kmem_cache_free(ksm_node_cache, node);
 }
 
@@ -250,7 +264,7 @@ int ksm_node_reserve(struct ksm_stable_node *node)
 	if (!maps)
 		return -ENOMEM;
 	memcpy(maps, node->maps, node->nr_maps * sizeof(*maps));
-	kvfree(node->maps);
+	ksm_node_free_maps(node->maps, node->max_maps);
 	node->maps = maps;
 	node->max_maps = max;
 	return 0;
@@ -718,13 +732,19 @@ int ksm_index_init(void)
 	ksm_index_bits = clamp_t(int, bits, KSM_INDEX_MIN_BITS,
 				 KSM_INDEX_MAX_BITS);
 	ksm_node_cache = KMEM_CACHE(ksm_stable_node, 0);
+	ksm_maps_cache = kmem_cache_create("ksm_node_maps",
+					   KSM_NODE_FIRST_MAPS *
+					   sizeof(struct ksm_item *), 0, 0,
+					   NULL);
 	ksm_stable_table = kvcalloc(1U << ksm_index_bits,
 				    sizeof(*ksm_stable_table), GFP_KERNEL);
 	ksm_unstable_table = kvcalloc(1U << ksm_index_bits,
 				      sizeof(*ksm_unstable_table), GFP_KERNEL);
-	if (!ksm_node_cache || !ksm_stable_table || !ksm_unstable_table) {
+	if (!ksm_node_cache || !ksm_maps_cache || !ksm_stable_table ||
+	    !ksm_unstable_table) {
 		kvfree(ksm_unstable_table);
 		kvfree(ksm_stable_table);
+		kmem_cache_destroy(ksm_maps_cache);
 		kmem_cache_destroy(ksm_node_cache);
 		return -ENOMEM;
 	}

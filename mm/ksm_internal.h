@@ -84,6 +84,27 @@ struct ksm_stats {
 };
 
 /**
+ * struct ksm_counts - what ksmd's decisions cost, for developers
+ * @looks: pages ksmd hashed to decide what to do with them.
+ * @changed: looks that found the page changed since the previous look.
+ * @gated: looks that found the page unchanged but still held back by
+ *	the volatility gate.
+ * @breaks: merged pages found replaced by a private copy (a write).
+ * @compares: full compares of two pages.
+ * @compare_misses: full compares that found a difference.
+ *
+ * Shown in debugfs as ksm/counts; updated with ksm_count() only.
+ */
+struct ksm_counts {
+	unsigned long looks;
+	unsigned long changed;
+	unsigned long gated;
+	unsigned long breaks;
+	unsigned long compares;
+	unsigned long compare_misses;
+};
+
+/**
  * struct ksm_mm - one address space registered with KSM
  * @mm: the address space; pinned with mmgrab() while registered.
  * @hnode: link in the mm lookup hash, under ksm_mm_lock.
@@ -142,7 +163,8 @@ struct ksm_stable_node;
  * @chain_next: next item in the same unstable index bucket.
  * @anon_vma: the anon_vma the merged page is mapped through (referenced).
  * @hash: sample hash of the page when last looked at.
- * @round: scan round in which the item joined the unstable index.
+ * @round: scan round in which the item joined the unstable index; while
+ *	idle and volatile, the jiffies when its page was last seen changed.
  * @node: the stable node of the KSM page, while merged.
  *
  * All fields are changed under ksm_lock. While merged, the node's mapping
@@ -289,6 +311,7 @@ extern spinlock_t ksm_mm_lock;
 extern struct list_head ksm_mm_list;
 extern struct ksm_tunables ksm_tun;
 extern struct ksm_stats ksm_stats;
+extern struct ksm_counts ksm_counts;
 extern wait_queue_head_t ksmd_wait;
 
 #define ksm_stat_add(field, delta)					\
@@ -296,6 +319,10 @@ extern wait_queue_head_t ksmd_wait;
 		lockdep_assert_held(&ksm_lock);				\
 		WRITE_ONCE(ksm_stats.field, ksm_stats.field + (delta));	\
 	} while (0)
+
+/* Lossy when two updaters race (only KUnit can race ksmd): debug figures. */
+#define ksm_count(field)						\
+	WRITE_ONCE(ksm_counts.field, READ_ONCE(ksm_counts.field) + 1)
 
 bool ksm_vma_compatible(struct vm_area_struct *vma);
 bool ksm_mm_gone(struct ksm_mm *slot);

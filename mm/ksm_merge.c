@@ -25,6 +25,8 @@
 
 /* Unshare faults tried on one address before it is given up. */
 #define KSM_BREAK_TRIES		4
+/* Addresses one page table walk collects for unshare faults. */
+#define KSM_BREAK_BATCH		32
 
 /**
  * ksm_merge_find_vma - the mergeable VMA of an address
@@ -581,7 +583,8 @@ void ksm_merge_unlink(struct ksm_item *item, unsigned long addr)
 	trace_ksm_remove_rmap_item(node->kpfn, item, item->owner->mm);
 	item->chain_next = NULL;
 	item->hash = node->hash;
-	item->round = ksm_index_round();
+	/* When the page stopped being shared: see ksm_scan_settled(). */
+	item->round = (u32)jiffies;
 	ksm_item_set_nr(item, addr >> PAGE_SHIFT);
 	ksm_item_set_state(item, KSM_ITEM_IDLE);
 	ksm_item_assign(item, KSM_ITEM_VOLATILE | KSM_ITEM_HASHED, true);
@@ -614,10 +617,20 @@ static bool ksm_merge_pte_shared(struct vm_area_struct *vma,
 	       folio_test_ksm(pfn_swap_entry_folio(entry));
 }
 
+/**
+ * struct ksm_break_batch - shared mappings found by one page table walk
+ * @nr: addresses found.
+ * @addrs: the addresses, in order.
+ */
+struct ksm_break_batch {
+	unsigned int nr;
+	unsigned long addrs[KSM_BREAK_BATCH];
+};
+
 static int ksm_merge_break_pmd(pmd_t *pmd, unsigned long addr,
 			       unsigned long end, struct mm_walk *walk)
 {
-	unsigned long *found = walk->private;
+	struct ksm_break_batch *batch = walk->private;
 	pmd_t pmdval = pmdp_get_lockless(pmd);
 	pte_t *start, *pte;
 	spinlock_t *ptl;
@@ -632,8 +645,10 @@ static int ksm_merge_break_pmd(pmd_t *pmd, unsigned long addr,
 		return 0;
 	}
 	for (pte = start; addr < end; addr += PAGE_SIZE, pte++) {
-		if (ksm_merge_pte_shared(walk->vma, addr, ptep_get(pte))) {
-			*found = addr;
+		if (!ksm_merge_pte_shared(walk->vma, addr, ptep_get(pte)))
+			continue;
+		batch->addrs[batch->nr++] = addr;
+		if (batch->nr == KSM_BREAK_BATCH) {
 			ret = 1;
 			break;
 		}
@@ -653,36 +668,48 @@ static const struct mm_walk_ops ksm_merge_break_ops = {
  * @start: start of the range, in @vma.
  * @end: end of the range, in @vma.
  *
- * Walks only the populated page tables, and faults with FAULT_FLAG_UNSHARE
- * where a KSM page or a KSM zero page is mapped.
+ * Walks only the populated page tables, collecting up to KSM_BREAK_BATCH
+ * addresses where a KSM page or a KSM zero page is mapped, and faults with
+ * FAULT_FLAG_UNSHARE on each. The next walk starts at the first of them
+ * again, so an address whose fault did not unshare (a migration was under
+ * way, say) is tried again, KSM_BREAK_TRIES times at most.
  *
  * Return: 0, -ENOMEM, or -ERESTARTSYS if a signal is pending.
  */
 int ksm_merge_break_range(struct vm_area_struct *vma, unsigned long start,
 			  unsigned long end)
 {
-	unsigned long addr = start, found = 0, last = -1UL;
-	unsigned int tries = 0;
+	unsigned long addr = start, last = -1UL;
+	struct ksm_break_batch batch;
+	unsigned int tries = 0, i;
+	bool failed = false;
 	vm_fault_t ret;
 	int err;
 
 	mmap_assert_locked(vma->vm_mm);
 	while (addr < end) {
+		batch.nr = 0;
 		err = walk_page_range_vma(vma, addr, end, &ksm_merge_break_ops,
-					  &found);
-		if (err <= 0)
+					  &batch);
+		if (err < 0)
 			return err;
+		if (!batch.nr)
+			return 0;
 		if (signal_pending(current))
 			return -ERESTARTSYS;
-		ret = handle_mm_fault(vma, found,
-				      FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE,
-				      NULL);
-		if (ret & VM_FAULT_OOM)
-			return -ENOMEM;
-		tries = found == last ? tries + 1 : 0;
-		last = found;
-		addr = found;
-		if ((ret & VM_FAULT_ERROR) || tries >= KSM_BREAK_TRIES)
+		for (i = 0; i < batch.nr; i++) {
+			ret = handle_mm_fault(vma, batch.addrs[i],
+					      FAULT_FLAG_UNSHARE |
+					      FAULT_FLAG_REMOTE, NULL);
+			if (ret & VM_FAULT_OOM)
+				return -ENOMEM;
+			if (!i)
+				failed = ret & VM_FAULT_ERROR;
+		}
+		tries = batch.addrs[0] == last ? tries + 1 : 0;
+		last = batch.addrs[0];
+		addr = last;
+		if (failed || tries >= KSM_BREAK_TRIES)
 			addr += PAGE_SIZE;
 		cond_resched();
 	}

@@ -27,8 +27,9 @@
 #include "ksm_internal.h"
 
 #define KSM_SCAN_BATCH		64
-/* Longest wait of the volatility gate: 2^this rounds. */
-#define KSM_GATE_MAX_SHIFT	5
+/* The volatility gate waits KSM_GATE_UNIT_MS << breaks, up to this shift. */
+#define KSM_GATE_UNIT_MS	500
+#define KSM_GATE_MAX_SHIFT	6
 
 /**
  * struct ksm_scan_pick - a page picked up by the page table walk
@@ -36,20 +37,25 @@
  * @page: the page with a reference on its folio, or NULL for a page of a
  *	large folio: that one is looked up again when its turn comes, so
  *	that no extra references stop the folio from being split.
+ * @merged: the page is the KSM page its item is merged with: nothing to do
+ *	(@page is NULL then).
  */
 struct ksm_scan_pick {
 	unsigned long addr;
 	struct page *page;
+	bool merged;
 };
 
 /**
  * struct ksm_scan_batch - pages picked up by one walk
+ * @slot: the mm walked.
  * @nr: pages picked.
  * @max: most pages to pick.
  * @next: where the walk stopped; the cursor moves there.
  * @picks: the pages, in address order.
  */
 struct ksm_scan_batch {
+	struct ksm_mm *slot;
 	unsigned int nr;
 	unsigned int max;
 	unsigned long next;
@@ -112,6 +118,20 @@ struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr)
 	return item;
 }
 
+/* Unlink and free @item, which its mm's array no longer holds (or soon). */
+static void ksm_item_release(struct ksm_mm *slot, unsigned long addr,
+			     struct ksm_item *item)
+{
+	lockdep_assert_held(&ksm_lock);
+	if (ksm_item_state(item) == KSM_ITEM_MERGED)
+		ksm_merge_unlink(item, addr);
+	else if (ksm_item_state(item) == KSM_ITEM_UNSTABLE)
+		ksm_index_unstable_erase(item);
+	slot->mm->ksm_rmap_items--;
+	ksm_stat_add(items, -1);
+	kmem_cache_free(ksm_item_cache, item);
+}
+
 /**
  * ksm_item_free - stop tracking the page at an address
  * @slot: the mm.
@@ -121,34 +141,16 @@ struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr)
 void ksm_item_free(struct ksm_mm *slot, unsigned long addr,
 		   struct ksm_item *item)
 {
-	lockdep_assert_held(&ksm_lock);
-	if (ksm_item_state(item) == KSM_ITEM_MERGED)
-		ksm_merge_unlink(item, addr);
-	else if (ksm_item_state(item) == KSM_ITEM_UNSTABLE)
-		ksm_index_unstable_erase(item);
 	xa_erase(&slot->items, addr >> PAGE_SHIFT);
-	slot->mm->ksm_rmap_items--;
-	ksm_stat_add(items, -1);
-	kmem_cache_free(ksm_item_cache, item);
-}
-
-/* Free the items of @slot in [@from, @to): their pages were not met. */
-static void ksm_scan_prune(struct ksm_mm *slot, unsigned long from,
-			   unsigned long to)
-{
-	struct ksm_item *item;
-	unsigned long index;
-
-	if (from >= to)
-		return;
-	xa_for_each_range(&slot->items, index, item, from >> PAGE_SHIFT,
-			  (to >> PAGE_SHIFT) - 1)
-		ksm_item_free(slot, index << PAGE_SHIFT, item);
+	ksm_item_release(slot, addr, item);
 }
 
 /**
  * ksm_scan_drop_items - free all items of an mm
  * @slot: the mm.
+ *
+ * The array is emptied in one go at the end: nobody looks items up
+ * without ksm_lock, which is held throughout.
  */
 void ksm_scan_drop_items(struct ksm_mm *slot)
 {
@@ -156,9 +158,10 @@ void ksm_scan_drop_items(struct ksm_mm *slot)
 	unsigned long index;
 
 	xa_for_each(&slot->items, index, item) {
-		ksm_item_free(slot, index << PAGE_SHIFT, item);
+		ksm_item_release(slot, index << PAGE_SHIFT, item);
 		cond_resched();
 	}
+	xa_destroy(&slot->items);
 }
 
 static int ksm_scan_test_walk(unsigned long start, unsigned long end,
@@ -170,7 +173,7 @@ static int ksm_scan_test_walk(unsigned long start, unsigned long end,
 }
 
 static bool ksm_scan_add(struct ksm_scan_batch *batch, unsigned long addr,
-			 struct page *page)
+			 struct page *page, bool merged)
 {
 	if (batch->nr == batch->max) {
 		batch->next = addr;
@@ -178,8 +181,27 @@ static bool ksm_scan_add(struct ksm_scan_batch *batch, unsigned long addr,
 	}
 	batch->picks[batch->nr].addr = addr;
 	batch->picks[batch->nr].page = page;
+	batch->picks[batch->nr].merged = merged;
 	batch->nr++;
 	return true;
+}
+
+/*
+ * Is @folio, mapped at @addr, the KSM page the item of @addr is merged
+ * with? Then the page needs no reference and no second look. ksmd holds
+ * ksm_lock, under which items change, and the page table lock keeps the
+ * folio mapped.
+ */
+static bool ksm_scan_merged(struct ksm_scan_batch *batch, unsigned long addr,
+			    struct folio *folio)
+{
+	struct ksm_item *item;
+
+	if (!folio_test_ksm(folio))
+		return false;
+	item = xa_load(&batch->slot->items, addr >> PAGE_SHIFT);
+	return item && ksm_item_state(item) == KSM_ITEM_MERGED &&
+	       item->node == folio_ksm_node(folio);
 }
 
 /* A huge pmd: pick its subpages, to be looked up one at a time. */
@@ -195,7 +217,7 @@ static int ksm_scan_huge_pmd(pmd_t *pmd, unsigned long addr,
 	}
 	if (!is_huge_zero_pmd(*pmd) && PageAnon(pmd_page(*pmd))) {
 		for (; addr < end; addr += PAGE_SIZE) {
-			if (!ksm_scan_add(walk->private, addr, NULL)) {
+			if (!ksm_scan_add(walk->private, addr, NULL, false)) {
 				ret = 1;
 				break;
 			}
@@ -242,8 +264,15 @@ static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 		if (!page)
 			continue;
 		folio = page_folio(page);
+		if (ksm_scan_merged(walk->private, addr, folio)) {
+			if (!ksm_scan_add(walk->private, addr, NULL, true)) {
+				ret = 1;
+				break;
+			}
+			continue;
+		}
 		if (!ksm_scan_add(walk->private, addr,
-				  folio_test_large(folio) ? NULL : page)) {
+				  folio_test_large(folio) ? NULL : page, false)) {
 			ret = 1;
 			break;
 		}
@@ -268,6 +297,7 @@ static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
 	unsigned long end = mm->task_size;
 	int ret = 0;
 
+	batch->slot = slot;
 	batch->nr = 0;
 	batch->max = max;
 	mmap_read_lock(mm);
@@ -281,33 +311,43 @@ static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
 
 /*
  * Did the page settle? A page that changed since the item last saw it
- * waits. One whose merges were broken by writes (KSM_ITEM_BREAKS_MASK)
- * must also stay unchanged for 2^breaks rounds, up to 2^KSM_GATE_MAX_SHIFT,
- * so that a page written every few rounds is not merged and copied again
- * each time; every such wait it passes takes one break off.
+ * waits; the item notes when (in jiffies, in ->round, unused while idle).
+ * One whose merges were broken by writes (KSM_ITEM_BREAKS_MASK) must also
+ * stay unchanged for KSM_GATE_UNIT_MS << breaks, at most
+ * KSM_GATE_UNIT_MS << KSM_GATE_MAX_SHIFT, so that a page written every
+ * so often is not merged and copied again each time: every break doubles
+ * the wait, until it outlasts the time between two writes and the page is
+ * left alone. The wait is in time, not rounds, because rounds can be very
+ * short; breaks are not forgiven, and the cap bounds what they cost a page
+ * that calmed down.
  */
 static bool ksm_scan_settled(struct ksm_item *item, u32 hash)
 {
 	unsigned int breaks = ksm_item_field(item, KSM_ITEM_BREAKS_MASK);
 	bool changed = ksm_item_test(item, KSM_ITEM_HASHED) &&
 		       item->hash != hash;
-	u32 now = ksm_index_round();
+	u32 now = (u32)jiffies;
+	unsigned long wait;
 
+	ksm_count(looks);
 	item->hash = hash;
 	ksm_item_assign(item, KSM_ITEM_HASHED, true);
 	if (changed) {
+		ksm_count(changed);
 		ksm_item_assign(item, KSM_ITEM_VOLATILE, true);
 		item->round = now;
 		return false;
 	}
 	if (!ksm_item_test(item, KSM_ITEM_VOLATILE))
 		return true;
-	if (breaks &&
-	    now - item->round < 1U << min(breaks, KSM_GATE_MAX_SHIFT))
-		return false;
+	if (breaks) {
+		wait = KSM_GATE_UNIT_MS << min(breaks, KSM_GATE_MAX_SHIFT);
+		if (now - item->round < msecs_to_jiffies(wait)) {
+			ksm_count(gated);
+			return false;
+		}
+	}
 	ksm_item_assign(item, KSM_ITEM_VOLATILE, false);
-	if (breaks)
-		ksm_item_set_field(item, KSM_ITEM_BREAKS_MASK, breaks - 1);
 	return true;
 }
 
@@ -320,6 +360,7 @@ static bool ksm_scan_release(struct ksm_item *item, unsigned long addr,
 		if (folio_ksm_node(folio) == item->node)
 			return false;
 		/* A write (or an unshare) replaced the KSM page. */
+		ksm_count(breaks);
 		ksm_merge_unlink(item, addr);
 		ksm_item_set_field(item, KSM_ITEM_BREAKS_MASK,
 				   ksm_item_field(item, KSM_ITEM_BREAKS_MASK) + 1);
@@ -391,14 +432,18 @@ static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
 	ksm_scan_try_unstable(item, addr, page, key);
 }
 
-static void ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick)
+/* Look at one picked page; @item is its item, or NULL if it has none yet. */
+static void ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
+			  struct ksm_item *item)
 {
 	struct page *page = pick->page;
-	struct ksm_item *item;
 
+	if (pick->merged) {
+		ksm_stat_add(pages_scanned, 1);
+		return;
+	}
 	if (!page && !ksm_merge_get_folio(slot, pick->addr, &page))
 		return;
-	item = xa_load(&slot->items, pick->addr >> PAGE_SHIFT);
 	if (!item)
 		item = ksm_item_alloc(slot, pick->addr);
 	if (item)
@@ -407,18 +452,60 @@ static void ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick)
 	ksm_stat_add(pages_scanned, 1);
 }
 
+/*
+ * Free the items at page indexes [@from, @to): their pages were not met by
+ * the walk. Return the index of the first item at or after @to (ULONG_MAX
+ * if none), and that item in *@found.
+ */
+static unsigned long ksm_scan_prune(struct ksm_mm *slot, unsigned long from,
+				    unsigned long to, struct ksm_item **found)
+{
+	unsigned long idx = from;
+	struct ksm_item *item;
+
+	for (item = xa_find(&slot->items, &idx, ULONG_MAX, XA_PRESENT);
+	     item && idx < to;
+	     item = xa_find_after(&slot->items, &idx, ULONG_MAX, XA_PRESENT))
+		ksm_item_free(slot, idx << PAGE_SHIFT, item);
+	*found = item;
+	return item ? idx : ULONG_MAX;
+}
+
+/*
+ * Look at the picked pages, and free the items between them. Picks next
+ * to each other need no search; a gap is searched once, and where the
+ * search found the next item is kept (@known, @found), so that the gaps
+ * before it need no search either.
+ */
 static void ksm_scan_process(struct ksm_mm *slot, struct ksm_scan_batch *batch)
 {
-	unsigned long from = ksm_cursor.addr;
+	unsigned long from = ksm_cursor.addr >> PAGE_SHIFT;
+	unsigned long to = batch->next >> PAGE_SHIFT;
+	struct ksm_item *found = NULL, *item;
+	bool have_known = false;
+	unsigned long known = 0, at;
 	unsigned int i;
 
 	for (i = 0; i < batch->nr; i++) {
-		ksm_scan_prune(slot, from, batch->picks[i].addr);
-		ksm_scan_pick(slot, &batch->picks[i]);
-		from = batch->picks[i].addr + PAGE_SIZE;
+		at = batch->picks[i].addr >> PAGE_SHIFT;
+		if (at > from && (!have_known || known < at)) {
+			known = ksm_scan_prune(slot, from, at, &found);
+			have_known = true;
+		}
+		if (batch->picks[i].merged || (have_known && known > at))
+			item = NULL;
+		else if (have_known && known == at)
+			item = found;
+		else
+			item = xa_load(&slot->items, at);
+		ksm_scan_pick(slot, &batch->picks[i], item);
+		if (have_known && known <= at)
+			have_known = false;
+		from = at + 1;
 		cond_resched();
 	}
-	ksm_scan_prune(slot, from, batch->next);
+	if (to > from && (!have_known || known < to))
+		ksm_scan_prune(slot, from, to, &found);
 	ksm_cursor.addr = batch->next;
 }
 

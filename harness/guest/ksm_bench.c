@@ -272,12 +272,21 @@ static long prof_samples, prof_lost;
 #define PROF_TAB (1 << 16)
 static struct { uint64_t ip; long n; } *prof_tab;
 
+static void prof_start_pid(int pid);
+
+/* Sample ksmd. */
 static void prof_start(void)
+{
+	prof_start_pid(ksmd_pid);
+}
+
+/* Sample @pid (0: this process, for work done in its system calls). */
+static void prof_start_pid(int pid)
 {
 	struct perf_event_attr at;
 	void *map;
 
-	if (!profiling || ksmd_pid < 0)
+	if (!profiling || pid < 0)
 		return;
 	memset(&at, 0, sizeof(at));
 	at.size = sizeof(at);
@@ -285,9 +294,9 @@ static void prof_start(void)
 	at.config = PERF_COUNT_SW_CPU_CLOCK;
 	at.sample_period = 200000;	/* ns of ksmd CPU time */
 	at.sample_type = PERF_SAMPLE_IP;
-	prof_fd = syscall(SYS_perf_event_open, &at, ksmd_pid, -1, -1, 0);
+	prof_fd = syscall(SYS_perf_event_open, &at, pid, -1, -1, 0);
 	if (prof_fd < 0) {
-		note("perf_event_open on ksmd: %s", strerror(errno));
+		note("perf_event_open on pid %d: %s", pid, strerror(errno));
 		return;
 	}
 	map = mmap(NULL, (1 + PROF_PAGES) * page_size, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -709,6 +718,8 @@ static long verify_all(const char *w, const char *when)
 /* ------------------------------------------------------------ KSM plumbing */
 
 /* Unmerge everything, stop ksmd and set the scan knobs; 0 on success. */
+static void counts_since(const char *w);
+
 static int ksm_prepare(long pages_to_scan, long sleep_ms)
 {
 	if (ksm_write("run", 2))
@@ -720,7 +731,10 @@ static int ksm_prepare(long pages_to_scan, long sleep_ms)
 	if (ksm_write("pages_to_scan", pages_to_scan) ||
 	    ksm_write("sleep_millisecs", sleep_ms))
 		return -1;
-	return ksm_write("run", 0);
+	if (ksm_write("run", 0))
+		return -1;
+	counts_since(NULL);
+	return 0;
 }
 
 /*
@@ -771,8 +785,46 @@ static void put(const char *w, const char *metric, const char *fmt, ...)
 }
 
 /* Print the figures gathered for @w, or drop them if it failed. */
+/*
+ * Our KSM's developer counters (debugfs ksm/counts; the base kernel has
+ * none): what each workload cost in looks, gate decisions and compares.
+ */
+#define KSM_COUNTS "/sys/kernel/debug/ksm/counts"
+#define NCOUNTS 8
+static char count_name[NCOUNTS][32];
+static long count_base[NCOUNTS];
+
+static int read_counts(long *v)
+{
+	char buf[512], *line, *save = NULL;
+	int n = 0;
+
+	if (slurp(KSM_COUNTS, buf, sizeof(buf)) < 0)
+		return -1;
+	for (line = strtok_r(buf, "\n", &save); line && n < NCOUNTS;
+	     line = strtok_r(NULL, "\n", &save))
+		if (sscanf(line, "%31s %ld", count_name[n], &v[n]) == 2)
+			n++;
+	return n;
+}
+
+/* Print the counters' growth since the last call (or ksm_prepare()). */
+static void counts_since(const char *w)
+{
+	long v[NCOUNTS];
+	int n = read_counts(v);
+
+	for (int i = 0; i < n; i++) {
+		if (w)
+			printf("BENCH %s dbg_%s %ld\n", w, count_name[i], v[i] - count_base[i]);
+		count_base[i] = v[i];
+	}
+}
+
 static int finish(const char *w, const char *fail)
 {
+	if (!fail)
+		counts_since(w);
 	for (int i = 0; i < nresults; i++) {
 		if (strcmp(results[i].w, w))
 			continue;
@@ -891,10 +943,12 @@ static int run_identical(const char *w, int nprocs, long mib, enum kind kind,
 	}
 
 	/* W7: unmerge everything. */
+	prof_start_pid(0);
 	t0 = now();
 	if (ksm_write("run", 2))
 		FAIL("w7", "echo 2 > run failed");
 	t = now() - t0;
+	prof_stop("w7");
 	note("w7: run=2 took %.4f s", t);
 	put("w7", "unmerge_s", "%.4f", t);
 	if (ksm_read("pages_shared") || ksm_read("pages_sharing"))
