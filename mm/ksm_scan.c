@@ -49,6 +49,8 @@ struct ksm_scan_pick {
 /**
  * struct ksm_scan_batch - pages picked up by one walk
  * @slot: the mm walked.
+ * @xas: a cursor in the items of @slot, for the walk.
+ * @xas_idx: the page index @xas is on, ULONG_MAX for none.
  * @nr: pages picked.
  * @max: most pages to pick.
  * @next: where the walk stopped; the cursor moves there.
@@ -56,6 +58,8 @@ struct ksm_scan_pick {
  */
 struct ksm_scan_batch {
 	struct ksm_mm *slot;
+	struct xa_state xas;
+	unsigned long xas_idx;
 	unsigned int nr;
 	unsigned int max;
 	unsigned long next;
@@ -195,11 +199,27 @@ static bool ksm_scan_add(struct ksm_scan_batch *batch, unsigned long addr,
 static bool ksm_scan_merged(struct ksm_scan_batch *batch, unsigned long addr,
 			    struct folio *folio)
 {
+	unsigned long idx = addr >> PAGE_SHIFT;
 	struct ksm_item *item;
 
 	if (!folio_test_ksm(folio))
 		return false;
-	item = xa_load(&batch->slot->items, addr >> PAGE_SHIFT);
+	/*
+	 * Nobody changes the items without ksm_lock, so the cursor stays
+	 * valid; the page table map holds the RCU read lock it needs. Going
+	 * to the next index is cheaper than a lookup from the top.
+	 */
+	if (batch->xas_idx != ULONG_MAX && idx == batch->xas_idx + 1) {
+		item = xas_next(&batch->xas);
+	} else {
+		xas_set(&batch->xas, idx);
+		item = xas_load(&batch->xas);
+	}
+	batch->xas_idx = idx;
+	if (xa_is_internal(item)) {
+		batch->xas_idx = ULONG_MAX;
+		item = xa_load(&batch->slot->items, idx);
+	}
 	return item && ksm_item_state(item) == KSM_ITEM_MERGED &&
 	       item->node == folio_ksm_node(folio);
 }
@@ -298,6 +318,8 @@ static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
 	int ret = 0;
 
 	batch->slot = slot;
+	batch->xas = (struct xa_state)__XA_STATE(&slot->items, 0, 0, 0);
+	batch->xas_idx = ULONG_MAX;
 	batch->nr = 0;
 	batch->max = max;
 	mmap_read_lock(mm);
