@@ -39,11 +39,13 @@
  *	that no extra references stop the folio from being split.
  * @merged: the page is the KSM page its item is merged with: nothing to do
  *	(@page is NULL then).
+ * @item: the item of the page, once known (NULL: none yet).
  */
 struct ksm_scan_pick {
 	unsigned long addr;
 	struct page *page;
 	bool merged;
+	struct ksm_item *item;
 };
 
 /**
@@ -71,10 +73,13 @@ struct ksm_scan_batch {
  * @slot: the mm being scanned, NULL between rounds. Changed under both
  *	ksm_lock and ksm_mm_lock, so either is enough to read it.
  * @addr: next address to look at in it; under ksm_lock.
+ * @behind: items of @slot below @addr; under ksm_lock. With the mm's
+ *	item count it tells whether any item lies ahead outside the picks.
  */
 struct ksm_cursor {
 	struct ksm_mm *slot;
 	unsigned long addr;
+	unsigned long behind;
 };
 
 static struct ksm_cursor ksm_cursor;
@@ -118,6 +123,8 @@ struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr)
 		return NULL;
 	}
 	slot->mm->ksm_rmap_items++;
+	if (slot == ksm_cursor.slot && addr < ksm_cursor.addr)
+		ksm_cursor.behind++;
 	ksm_stat_add(items, 1);
 	return item;
 }
@@ -132,6 +139,8 @@ static void ksm_item_release(struct ksm_mm *slot, unsigned long addr,
 	else if (ksm_item_state(item) == KSM_ITEM_UNSTABLE)
 		ksm_index_unstable_erase(item);
 	slot->mm->ksm_rmap_items--;
+	if (slot == ksm_cursor.slot && addr < ksm_cursor.addr)
+		ksm_cursor.behind--;
 	ksm_stat_add(items, -1);
 	kmem_cache_free(ksm_item_cache, item);
 }
@@ -177,7 +186,7 @@ static int ksm_scan_test_walk(unsigned long start, unsigned long end,
 }
 
 static bool ksm_scan_add(struct ksm_scan_batch *batch, unsigned long addr,
-			 struct page *page, bool merged)
+			 struct page *page, struct ksm_item *merged)
 {
 	if (batch->nr == batch->max) {
 		batch->next = addr;
@@ -186,6 +195,7 @@ static bool ksm_scan_add(struct ksm_scan_batch *batch, unsigned long addr,
 	batch->picks[batch->nr].addr = addr;
 	batch->picks[batch->nr].page = page;
 	batch->picks[batch->nr].merged = merged;
+	batch->picks[batch->nr].item = merged;
 	batch->nr++;
 	return true;
 }
@@ -196,14 +206,14 @@ static bool ksm_scan_add(struct ksm_scan_batch *batch, unsigned long addr,
  * ksm_lock, under which items change, and the page table lock keeps the
  * folio mapped.
  */
-static bool ksm_scan_merged(struct ksm_scan_batch *batch, unsigned long addr,
-			    struct folio *folio)
+static struct ksm_item *ksm_scan_merged(struct ksm_scan_batch *batch,
+					unsigned long addr, struct folio *folio)
 {
 	unsigned long idx = addr >> PAGE_SHIFT;
 	struct ksm_item *item;
 
 	if (!folio_test_ksm(folio))
-		return false;
+		return NULL;
 	/*
 	 * Nobody changes the items without ksm_lock, so the cursor stays
 	 * valid; the page table map holds the RCU read lock it needs. Going
@@ -220,8 +230,10 @@ static bool ksm_scan_merged(struct ksm_scan_batch *batch, unsigned long addr,
 		batch->xas_idx = ULONG_MAX;
 		item = xa_load(&batch->slot->items, idx);
 	}
-	return item && ksm_item_state(item) == KSM_ITEM_MERGED &&
-	       item->node == folio_ksm_node(folio);
+	if (item && ksm_item_state(item) == KSM_ITEM_MERGED &&
+	    item->node == folio_ksm_node(folio))
+		return item;
+	return NULL;
 }
 
 /* A huge pmd: pick its subpages, to be looked up one at a time. */
@@ -237,7 +249,7 @@ static int ksm_scan_huge_pmd(pmd_t *pmd, unsigned long addr,
 	}
 	if (!is_huge_zero_pmd(*pmd) && PageAnon(pmd_page(*pmd))) {
 		for (; addr < end; addr += PAGE_SIZE) {
-			if (!ksm_scan_add(walk->private, addr, NULL, false)) {
+			if (!ksm_scan_add(walk->private, addr, NULL, NULL)) {
 				ret = 1;
 				break;
 			}
@@ -264,6 +276,7 @@ static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 			      unsigned long end, struct mm_walk *walk)
 {
 	pmd_t pmdval = pmdp_get_lockless(pmd);
+	struct ksm_item *item;
 	struct folio *folio;
 	struct page *page;
 	pte_t *start, *pte;
@@ -284,15 +297,16 @@ static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 		if (!page)
 			continue;
 		folio = page_folio(page);
-		if (ksm_scan_merged(walk->private, addr, folio)) {
-			if (!ksm_scan_add(walk->private, addr, NULL, true)) {
+		item = ksm_scan_merged(walk->private, addr, folio);
+		if (item) {
+			if (!ksm_scan_add(walk->private, addr, NULL, item)) {
 				ret = 1;
 				break;
 			}
 			continue;
 		}
 		if (!ksm_scan_add(walk->private, addr,
-				  folio_test_large(folio) ? NULL : page, false)) {
+				  folio_test_large(folio) ? NULL : page, NULL)) {
 			ret = 1;
 			break;
 		}
@@ -476,59 +490,70 @@ static void ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
 
 /*
  * Free the items at page indexes [@from, @to): their pages were not met by
- * the walk. Return the index of the first item at or after @to (ULONG_MAX
- * if none), and that item in *@found.
+ * the walk. The cursor is already past them. Return the index of the first
+ * item at or after @to, ULONG_MAX if none.
  */
 static unsigned long ksm_scan_prune(struct ksm_mm *slot, unsigned long from,
-				    unsigned long to, struct ksm_item **found)
+				    unsigned long to)
 {
 	unsigned long idx = from;
 	struct ksm_item *item;
 
 	for (item = xa_find(&slot->items, &idx, ULONG_MAX, XA_PRESENT);
 	     item && idx < to;
-	     item = xa_find_after(&slot->items, &idx, ULONG_MAX, XA_PRESENT))
+	     item = xa_find_after(&slot->items, &idx, ULONG_MAX, XA_PRESENT)) {
+		/* Behind the cursor now: ksm_item_release() counts it out. */
+		ksm_cursor.behind++;
 		ksm_item_free(slot, idx << PAGE_SHIFT, item);
-	*found = item;
+	}
 	return item ? idx : ULONG_MAX;
 }
 
 /*
- * Look at the picked pages, and free the items between them. Picks next
- * to each other need no search; a gap is searched once, and where the
- * search found the next item is kept (@known, @found), so that the gaps
- * before it need no search either.
+ * Look at the picked pages, and free the items between them: their pages
+ * were not met by the walk. Searching the gaps for items costs more than
+ * anything else in a sparse address space, so it is avoided where it can
+ * be: not at all when every item of the mm is behind the cursor or at a
+ * pick; otherwise not between adjacent picks, and not before an item that
+ * an earlier search found beyond its gap (@known).
  */
 static void ksm_scan_process(struct ksm_mm *slot, struct ksm_scan_batch *batch)
 {
 	unsigned long from = ksm_cursor.addr >> PAGE_SHIFT;
 	unsigned long to = batch->next >> PAGE_SHIFT;
-	struct ksm_item *found = NULL, *item;
+	unsigned long known = 0, at, with = 0;
+	struct ksm_scan_pick *pick;
 	bool have_known = false;
-	unsigned long known = 0, at;
+	bool search;
 	unsigned int i;
 
 	for (i = 0; i < batch->nr; i++) {
-		at = batch->picks[i].addr >> PAGE_SHIFT;
-		if (at > from && (!have_known || known < at)) {
-			known = ksm_scan_prune(slot, from, at, &found);
+		pick = &batch->picks[i];
+		if (!pick->merged)
+			pick->item = xa_load(&slot->items,
+					     pick->addr >> PAGE_SHIFT);
+		with += !!pick->item;
+	}
+	VM_WARN_ON_ONCE(ksm_cursor.behind + with > slot->mm->ksm_rmap_items);
+	search = ksm_cursor.behind + with != slot->mm->ksm_rmap_items;
+	/* The picks and the gaps between them are behind the cursor now. */
+	ksm_cursor.behind += with;
+	ksm_cursor.addr = batch->next;
+	for (i = 0; i < batch->nr; i++) {
+		pick = &batch->picks[i];
+		at = pick->addr >> PAGE_SHIFT;
+		if (search && at > from && (!have_known || known < at)) {
+			known = ksm_scan_prune(slot, from, at);
 			have_known = true;
 		}
-		if (batch->picks[i].merged || (have_known && known > at))
-			item = NULL;
-		else if (have_known && known == at)
-			item = found;
-		else
-			item = xa_load(&slot->items, at);
-		ksm_scan_pick(slot, &batch->picks[i], item);
+		ksm_scan_pick(slot, pick, pick->item);
 		if (have_known && known <= at)
 			have_known = false;
 		from = at + 1;
 		cond_resched();
 	}
-	if (to > from && (!have_known || known < to))
-		ksm_scan_prune(slot, from, to, &found);
-	ksm_cursor.addr = batch->next;
+	if (search && to > from && (!have_known || known < to))
+		ksm_scan_prune(slot, from, to);
 }
 
 static bool ksm_scan_start_round(void)
@@ -540,6 +565,7 @@ static bool ksm_scan_start_round(void)
 	ksm_cursor.slot = first;
 	spin_unlock(&ksm_mm_lock);
 	ksm_cursor.addr = 0;
+	ksm_cursor.behind = 0;
 	if (!first)
 		return false;
 	/* Pages sitting in per-cpu LRU batches hold references: drain them. */
@@ -570,6 +596,7 @@ static bool ksm_scan_advance(void)
 	if (gone)
 		ksm_mm_free(slot);
 	ksm_cursor.addr = 0;
+	ksm_cursor.behind = 0;
 	return !ksm_cursor.slot;
 }
 
@@ -611,6 +638,7 @@ void ksm_scan_restart(void)
 	ksm_cursor.slot = NULL;
 	spin_unlock(&ksm_mm_lock);
 	ksm_cursor.addr = 0;
+	ksm_cursor.behind = 0;
 	ksm_index_new_round();
 }
 
