@@ -4,6 +4,7 @@
 #   make test     build the debug kernel and run every test; closing line `N passed, N failed`
 #   make shell    boot the patched kernel into a busybox shell
 #   make kernel   just build (VARIANT=ours|pristine, FLAVOUR=debug|perf)
+#   make stress   the mm-stress test of harness/tests.list for STRESS_SECS (300) seconds
 #   make bench    build the perf kernels (pristine and ours), run the KSM workloads
 #                 under QEMU -icount on both; table, $(BUILD)/bench/results.{csv,png}
 #
@@ -24,7 +25,7 @@ LOGDIR  = $(BUILD)/logs/$(VARIANT)-$(FLAVOUR)-$(shell date +%Y%m%d-%H%M%S)
 KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --initrd $(INITRD) \
 	  --swap --logdir $(LOGDIR)
 
-.PHONY: deps kernel userspace initramfs test run shell bench clean
+.PHONY: deps kernel userspace initramfs test stress run shell bench clean
 
 deps:
 	@harness/deps.sh
@@ -37,6 +38,11 @@ initramfs: deps
 
 test: kernel initramfs
 	@$(KSMT) test $(if $(ONLY),--only $(ONLY)) $(if $(NOSKIP),--no-skip)
+
+# The long combined stress run (8 processes); `make test` runs it for 60 s.
+STRESS_SECS ?= 300
+stress: kernel initramfs
+	@$(KSMT) test --only mm-stress --append KSM_STRESS_SECS=$(STRESS_SECS)
 
 run: kernel initramfs
 	@$(KSMT) boot --mode demo --timeout 1800

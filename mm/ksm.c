@@ -168,7 +168,7 @@ void ksm_mm_free(struct ksm_mm *slot)
  */
 int __ksm_enter(struct mm_struct *mm)
 {
-	struct ksm_mm *slot;
+	struct ksm_mm *slot, *cursor;
 	bool first;
 
 	slot = kmem_cache_zalloc(ksm_mm_cache, GFP_KERNEL);
@@ -182,7 +182,16 @@ int __ksm_enter(struct mm_struct *mm)
 	spin_lock(&ksm_mm_lock);
 	first = list_empty(&ksm_mm_list);
 	hash_add(ksm_mm_hash, &slot->hnode, (unsigned long)mm);
-	list_add_tail(&slot->link, &ksm_mm_list);
+	cursor = ksm_scan_cursor_mm();
+	/*
+	 * Behind the cursor, so that the round in progress ends even while
+	 * processes fork all the time; at the end while everything is being
+	 * unmerged, so that a child forked meanwhile is unmerged too.
+	 */
+	if (cursor && READ_ONCE(ksm_tun.run) != KSM_RUN_UNMERGE)
+		list_add_tail(&slot->link, &cursor->link);
+	else
+		list_add_tail(&slot->link, &ksm_mm_list);
 	spin_unlock(&ksm_mm_lock);
 	trace_ksm_enter(mm);
 	if (first)
@@ -450,6 +459,8 @@ static int __init ksm_init(void)
 	err = ksm_index_init();
 	if (!err)
 		err = ksm_scan_init();
+	if (!err)
+		err = ksm_memory_init();
 	if (!err)
 		err = ksmd_start();
 	if (!err)

@@ -410,9 +410,10 @@ static struct folio *ksm_index_stable_cmp(struct ksm_stable_node *node,
 			ksm_node_free(node);
 		return NULL;
 	}
-	/* A KSM page migrated to another node no longer serves its domain. */
-	if (ksm_index_domain(kfolio) == node->domain &&
-	    ksm_pages_same(page, folio_page(kfolio, 0)))
+	/* Never across nodes: a page that moved waits to be re-homed. */
+	if (ksm_index_domain(kfolio) != node->domain)
+		ksm_memory_node_moved();
+	else if (ksm_pages_same(page, folio_page(kfolio, 0)))
 		return kfolio;
 	folio_put(kfolio);
 	return NULL;
@@ -513,33 +514,14 @@ void ksm_index_stable_insert(struct ksm_stable_node *node,
 	hlist_add_head(&node->hnode, bucket);
 }
 
-/* Drop a stale or unused node met by the sweep; true if it was freed. */
-static bool ksm_index_sweep_node(struct ksm_stable_node *node)
-{
-	struct folio *kfolio;
-
-	kfolio = ksm_node_get_folio(node);
-	if (IS_ERR(kfolio))
-		return false;
-	if (!kfolio) {
-		ksm_index_stable_erase(node);
-		if (!node->nr_maps)
-			ksm_node_free(node);
-		return true;
-	}
-	if (!node->nr_maps && folio_trylock(kfolio)) {
-		if (folio_ksm_node(kfolio) == node)
-			ksm_node_retire(node, kfolio);
-		folio_unlock(kfolio);
-	}
-	folio_put(kfolio);
-	return false;
-}
-
 /**
- * ksm_index_stable_sweep - drop stale and unused nodes from the index
+ * ksm_index_stable_walk - call a function on every indexed stable node
+ * @fn: called under ksm_lock; it may erase the node it is given from the
+ *	index (and free it), but no other node.
+ * @arg: passed to @fn.
  */
-void ksm_index_stable_sweep(void)
+void ksm_index_stable_walk(void (*fn)(struct ksm_stable_node *node, void *arg),
+			   void *arg)
 {
 	struct ksm_stable_node *leader, *node, *tmp;
 	struct hlist_node *htmp;
@@ -550,11 +532,41 @@ void ksm_index_stable_sweep(void)
 		hlist_for_each_entry_safe(leader, htmp, &ksm_stable_table[i],
 					  hnode) {
 			list_for_each_entry_safe(node, tmp, &leader->group, group)
-				ksm_index_sweep_node(node);
-			ksm_index_sweep_node(leader);
+				fn(node, arg);
+			fn(leader, arg);
 		}
 		cond_resched();
 	}
+}
+
+/* Drop a stale or unused node met by the sweep. */
+static void ksm_index_sweep_node(struct ksm_stable_node *node, void *unused)
+{
+	struct folio *kfolio;
+
+	kfolio = ksm_node_get_folio(node);
+	if (IS_ERR(kfolio))
+		return;
+	if (!kfolio) {
+		ksm_index_stable_erase(node);
+		if (!node->nr_maps)
+			ksm_node_free(node);
+		return;
+	}
+	if (!node->nr_maps && folio_trylock(kfolio)) {
+		if (folio_ksm_node(kfolio) == node)
+			ksm_node_retire(node, kfolio);
+		folio_unlock(kfolio);
+	}
+	folio_put(kfolio);
+}
+
+/**
+ * ksm_index_stable_sweep - drop stale and unused nodes from the index
+ */
+void ksm_index_stable_sweep(void)
+{
+	ksm_index_stable_walk(ksm_index_sweep_node, NULL);
 	ksm_last_sweep = jiffies;
 }
 
@@ -659,8 +671,7 @@ void ksm_index_unstable_erase(struct ksm_item *item)
  * Fetch the page of an unstable item and see if it still qualifies.
  * Returns it with a folio reference, or NULL if the item should leave.
  */
-static struct page *ksm_index_unstable_page(struct ksm_item *cand,
-					    int domain)
+static struct page *ksm_index_unstable_page(struct ksm_item *cand)
 {
 	unsigned long addr = ksm_item_nr(cand) << PAGE_SHIFT;
 	struct folio *folio;
@@ -669,7 +680,7 @@ static struct page *ksm_index_unstable_page(struct ksm_item *cand,
 	folio = ksm_merge_get_folio(cand->owner, addr, &page);
 	if (!folio)
 		return NULL;
-	if (folio_test_ksm(folio) || ksm_index_domain(folio) != domain) {
+	if (folio_test_ksm(folio)) {
 		folio_put(folio);
 		return NULL;
 	}
@@ -683,7 +694,7 @@ static struct page *ksm_index_unstable_page(struct ksm_item *cand,
  * @page: the page to look for.
  * @other: set to the page found, with a reference on its folio.
  *
- * Items met whose pages vanished or changed domain leave the index.
+ * Items met whose pages vanished or became KSM pages leave the index.
  *
  * Return: the item of the identical page, still in the index, or NULL.
  */
@@ -705,12 +716,14 @@ struct ksm_item *ksm_index_unstable_find(struct ksm_index_key key,
 			continue;
 		}
 		budget--;
-		opage = ksm_index_unstable_page(cand, key.domain);
+		opage = ksm_index_unstable_page(cand);
 		if (!opage) {
 			ksm_index_unstable_erase(cand);
 			continue;
 		}
-		if (ksm_pages_same(page, opage)) {
+		/* Pages of other domains share the buckets: pass them by. */
+		if (ksm_index_domain(page_folio(opage)) == key.domain &&
+		    ksm_pages_same(page, opage)) {
 			*other = opage;
 			return cand;
 		}

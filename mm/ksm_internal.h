@@ -414,4 +414,16 @@ long ksm_general_profit(unsigned long sharing, unsigned long zero_pages,
 			unsigned long items);
 int ksm_sysfs_init(void);
 
+/*
+ * ksm_memory.c: NUMA moves and memory hot-remove (issue 4), with the
+ * helper of ksm_index.c it uses.
+ */
+void ksm_index_stable_walk(void (*fn)(struct ksm_stable_node *node, void *arg),
+			   void *arg);
+void ksm_memory_node_moved(void);
+unsigned long ksm_memory_rehome(void);
+int ksm_memory_init(void);
+/* ksm_scan.c, for __ksm_enter() */
+struct ksm_mm *ksm_scan_cursor_mm(void);
+
 #endif /* __MM_KSM_INTERNAL_H */

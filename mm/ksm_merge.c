@@ -230,6 +230,12 @@ static pte_t ksm_merge_new_pte(struct vm_area_struct *vma, struct page *kpage,
 	} else {
 		folio_get(kfolio);
 		folio_add_anon_rmap_pte(kfolio, kpage, vma, addr, RMAP_NONE);
+		/*
+		 * The KSM page holds this mapping's data now. If its owner had
+		 * MADV_FREE'd it, it is clean and reclaim would drop it: a
+		 * dirty one is kept, and made swap-backed again, instead.
+		 */
+		folio_mark_dirty(kfolio);
 		pte = mk_pte(kpage, vma->vm_page_prot);
 	}
 	if (pte_uffd_wp(orig))

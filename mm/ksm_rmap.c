@@ -11,12 +11,94 @@
  * lock, which keeps the mapping array still.
  */
 
+#include <linux/debugfs.h>
 #include <linux/memcontrol.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
 #include <linux/swap.h>
 
 #include "internal.h"
 #include "ksm_internal.h"
+
+#ifdef CONFIG_DEBUG_FS
+/*
+ * How long rmap walks of KSM pages hold an anon_vma lock, measured in
+ * local_clock() time from the moment the lock is taken to the moment it
+ * is dropped (rmap_one() calls included), and how many VMAs one hold
+ * looked at. Under /sys/kernel/debug/ksm/; writing 0 resets a maximum.
+ * rmap_whole_anon_vma=1 makes walks look at every VMA of the anon_vma,
+ * as KSM did before walks were narrowed to the page offset, for
+ * comparison.
+ */
+static unsigned long ksm_rmap_hold_max_ns;
+static unsigned long ksm_rmap_vmas_max;
+static unsigned long ksm_rmap_holds;
+static bool ksm_rmap_whole_anon_vma;
+
+static void ksm_rmap_stat_max(unsigned long *max, unsigned long val)
+{
+	unsigned long old = READ_ONCE(*max);
+
+	while (val > old && !try_cmpxchg(max, &old, val))
+		;
+}
+
+static u64 ksm_rmap_hold_start(void)
+{
+	return local_clock();
+}
+
+static void ksm_rmap_hold_end(u64 start, unsigned long vmas)
+{
+	ksm_rmap_stat_max(&ksm_rmap_hold_max_ns, local_clock() - start);
+	ksm_rmap_stat_max(&ksm_rmap_vmas_max, vmas);
+	/* A count for people, not for the kernel: a lost update is fine. */
+	data_race(ksm_rmap_holds++);
+}
+
+static pgoff_t ksm_rmap_last(pgoff_t pgoff)
+{
+	return READ_ONCE(ksm_rmap_whole_anon_vma) ? ULONG_MAX : pgoff;
+}
+
+static pgoff_t ksm_rmap_first(pgoff_t pgoff)
+{
+	return READ_ONCE(ksm_rmap_whole_anon_vma) ? 0 : pgoff;
+}
+
+static int __init ksm_rmap_debugfs_init(void)
+{
+	struct dentry *dir = debugfs_create_dir("ksm", NULL);
+
+	debugfs_create_ulong("rmap_hold_max_ns", 0600, dir,
+			     &ksm_rmap_hold_max_ns);
+	debugfs_create_ulong("rmap_vmas_max", 0600, dir, &ksm_rmap_vmas_max);
+	debugfs_create_ulong("rmap_holds", 0400, dir, &ksm_rmap_holds);
+	debugfs_create_bool("rmap_whole_anon_vma", 0600, dir,
+			    &ksm_rmap_whole_anon_vma);
+	return 0;
+}
+late_initcall(ksm_rmap_debugfs_init);
+#else
+static inline u64 ksm_rmap_hold_start(void)
+{
+	return 0;
+}
+
+static inline void ksm_rmap_hold_end(u64 start, unsigned long vmas)
+{
+}
+
+static inline pgoff_t ksm_rmap_first(pgoff_t pgoff)
+{
+	return pgoff;
+}
+
+static inline pgoff_t ksm_rmap_last(pgoff_t pgoff)
+{
+	return pgoff;
+}
+#endif /* CONFIG_DEBUG_FS */
 
 static bool ksm_rmap_lock(struct anon_vma *anon_vma,
 			  struct rmap_walk_control *rwc)
@@ -43,15 +125,21 @@ static bool ksm_rmap_walk_item(struct folio *folio, struct ksm_item *item,
 	pgoff_t pgoff = ksm_item_nr(item);
 	struct vm_area_struct *vma;
 	struct anon_vma_chain *avc;
-	unsigned long addr;
+	unsigned long addr, vmas = 0;
 	bool more = true;
 	bool own;
+	u64 held;
 
 	cond_resched();
 	if (!ksm_rmap_lock(anon_vma, rwc))
 		return false;
-	anon_vma_interval_tree_foreach(avc, &anon_vma->rb_root, pgoff, pgoff) {
+	held = ksm_rmap_hold_start();
+	/* Only the VMAs whose range covers the page offset can map it. */
+	anon_vma_interval_tree_foreach(avc, &anon_vma->rb_root,
+				       ksm_rmap_first(pgoff),
+				       ksm_rmap_last(pgoff)) {
 		vma = avc->vma;
+		vmas++;
 		cond_resched();
 		own = vma->vm_mm == item->owner->mm;
 		if (own == others)
@@ -67,6 +155,7 @@ static bool ksm_rmap_walk_item(struct folio *folio, struct ksm_item *item,
 			break;
 		}
 	}
+	ksm_rmap_hold_end(held, vmas);
 	anon_vma_unlock_read(anon_vma);
 	return more;
 }
@@ -118,6 +207,9 @@ void folio_migrate_ksm(struct folio *newfolio, struct folio *folio)
 	smp_wmb();
 	/* Still anon for the rest of the migration, but with no node. */
 	WRITE_ONCE(folio->mapping, (void *)PAGE_MAPPING_KSM);
+	/* Moved to another node's index domain: see ksm_memory.c. */
+	if (ksm_index_domain(newfolio) != READ_ONCE(node->domain))
+		ksm_memory_node_moved();
 }
 
 #ifdef CONFIG_MEMORY_FAILURE

@@ -101,6 +101,17 @@ bool ksm_scan_is_cursor(struct ksm_mm *slot)
 }
 
 /**
+ * ksm_scan_cursor_mm - the mm ksmd is working on
+ *
+ * Return: the cursor's mm, or NULL between rounds; ksm_mm_lock is held.
+ */
+struct ksm_mm *ksm_scan_cursor_mm(void)
+{
+	lockdep_assert_held(&ksm_mm_lock);
+	return ksm_cursor.slot;
+}
+
+/**
  * ksm_item_alloc - start tracking the page at an address
  * @slot: the mm.
  * @addr: the address; no item exists for it.
