@@ -422,6 +422,7 @@ void ksm_index_stable_walk(void (*fn)(struct ksm_stable_node *node, void *arg),
 			   void *arg);
 void ksm_memory_node_moved(void);
 unsigned long ksm_memory_rehome(void);
+bool ksm_memory_offlining(void);
 int ksm_memory_init(void);
 /* ksm_scan.c, for __ksm_enter() */
 struct ksm_mm *ksm_scan_cursor_mm(void);

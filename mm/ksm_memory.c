@@ -14,13 +14,16 @@
  * ksm_lock soon after and moves every misplaced node to the domain of its
  * page, next to the nodes of the same content there.
  *
- * Offlining a memory block migrates every KSM page out of it first. From
- * MEM_GOING_OFFLINE until MEM_OFFLINE or MEM_CANCEL_OFFLINE the notifier
- * holds ksm_lock: ksmd finishes its batch and then waits, so it neither
- * holds references that make those migrations fail nor merges into pages
- * of the block meanwhile. Once the block is offline, a stable node whose
- * pfn lies in it can only be stale (its page was freed before): stale
- * nodes are erased from the index before ksmd runs again.
+ * Offlining a memory block migrates every KSM page out of it first. At
+ * MEM_GOING_OFFLINE the notifier waits for ksmd to finish its batch (by
+ * taking ksm_lock) and marks memory as going offline; ksmd then sleeps
+ * until MEM_OFFLINE or MEM_CANCEL_OFFLINE, so it neither holds references
+ * that make those migrations fail nor merges into pages of the block
+ * meanwhile. ksm_lock itself is not held across: offline_pages() takes
+ * locks between the two events (pcp_batch_high_lock) that are taken
+ * before the notifier is called. Once the block is offline, a stable node
+ * whose pfn lies in it can only be stale (its page was freed before):
+ * stale nodes are erased from the index before ksmd runs again.
  */
 
 #include <linux/memory.h>
@@ -35,6 +38,19 @@
 static void ksm_memory_rehome_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(ksm_rehome_work, ksm_memory_rehome_fn);
 static atomic_t ksm_rehome_pending = ATOMIC_INIT(0);
+/* Memory is going offline: ksmd waits. Written under ksm_lock. */
+static bool ksm_offlining;
+
+/**
+ * ksm_memory_offlining - is a memory block going offline?
+ *
+ * Return: true from MEM_GOING_OFFLINE to MEM_OFFLINE or
+ * MEM_CANCEL_OFFLINE: ksmd must not scan then.
+ */
+bool ksm_memory_offlining(void)
+{
+	return READ_ONCE(ksm_offlining);
+}
 
 /**
  * ksm_memory_node_moved - a KSM page left the index domain of its node
@@ -109,28 +125,41 @@ unsigned long ksm_memory_rehome(void)
 static void ksm_memory_rehome_fn(struct work_struct *work)
 {
 	mutex_lock(&ksm_lock);
-	if (atomic_read(&ksm_rehome_pending))
+	/* Not while offlining: MEM_OFFLINE re-homes what moved. */
+	if (atomic_read(&ksm_rehome_pending) && !ksm_offlining)
 		ksm_memory_rehome();
 	mutex_unlock(&ksm_lock);
+}
+
+static void ksm_memory_set_offlining(bool on)
+{
+	lockdep_assert_held(&ksm_lock);
+	WRITE_ONCE(ksm_offlining, on);
+	if (!on)
+		wake_up_interruptible(&ksmd_wait);
 }
 
 static int ksm_memory_callback(struct notifier_block *nb,
 			       unsigned long action, void *arg)
 {
+	mutex_lock(&ksm_lock);
 	switch (action) {
 	case MEM_GOING_OFFLINE:
-		/* Released at MEM_OFFLINE or MEM_CANCEL_OFFLINE. */
-		mutex_lock(&ksm_lock);
+		/* ksmd is between two batches now; it sleeps until told. */
+		ksm_memory_set_offlining(true);
 		break;
 	case MEM_OFFLINE:
 		ksm_index_stable_sweep();
 		ksm_memory_rehome();
-		mutex_unlock(&ksm_lock);
+		ksm_memory_set_offlining(false);
 		break;
 	case MEM_CANCEL_OFFLINE:
-		mutex_unlock(&ksm_lock);
+		/* Some pages may have moved before the offline gave up. */
+		ksm_memory_rehome();
+		ksm_memory_set_offlining(false);
 		break;
 	}
+	mutex_unlock(&ksm_lock);
 	return NOTIFY_OK;
 }
 

@@ -701,7 +701,7 @@ out:
 static bool ksmd_should_scan(void)
 {
 	return READ_ONCE(ksm_tun.run) == KSM_RUN_MERGE &&
-	       !list_empty_careful(&ksm_mm_list);
+	       !list_empty_careful(&ksm_mm_list) && !ksm_memory_offlining();
 }
 
 static void ksmd_sleep(void)
