@@ -142,22 +142,19 @@ static void ksm_memory_set_offlining(bool on)
 static int ksm_memory_callback(struct notifier_block *nb,
 			       unsigned long action, void *arg)
 {
+	if (action != MEM_GOING_OFFLINE && action != MEM_OFFLINE &&
+	    action != MEM_CANCEL_OFFLINE)
+		return NOTIFY_OK;
 	mutex_lock(&ksm_lock);
-	switch (action) {
-	case MEM_GOING_OFFLINE:
+	if (action == MEM_GOING_OFFLINE) {
 		/* ksmd is between two batches now; it sleeps until told. */
 		ksm_memory_set_offlining(true);
-		break;
-	case MEM_OFFLINE:
-		ksm_index_stable_sweep();
+	} else {
+		/* Some pages moved even if the offline gave up half way. */
+		if (action == MEM_OFFLINE)
+			ksm_index_stable_sweep();
 		ksm_memory_rehome();
 		ksm_memory_set_offlining(false);
-		break;
-	case MEM_CANCEL_OFFLINE:
-		/* Some pages may have moved before the offline gave up. */
-		ksm_memory_rehome();
-		ksm_memory_set_offlining(false);
-		break;
 	}
 	mutex_unlock(&ksm_lock);
 	return NOTIFY_OK;

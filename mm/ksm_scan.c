@@ -22,6 +22,7 @@
 #include <linux/oom.h>
 #include <linux/pagewalk.h>
 #include <linux/swap.h>
+#include <linux/swapops.h>
 #include <trace/events/ksm.h>
 
 #include "ksm_internal.h"
@@ -247,6 +248,29 @@ static struct ksm_item *ksm_scan_merged(struct ksm_scan_batch *batch,
 	return NULL;
 }
 
+/*
+ * A merged page under migration is still there: its item must not be
+ * freed as if the page had gone, which would unlink it from its KSM page
+ * until ksmd meets the page again (and, while the migration holds the
+ * folio lock, keep ksmd from linking it back, picking the page with a
+ * reference every round, which makes the migration fail).
+ */
+static bool ksm_scan_migrating(struct ksm_scan_batch *batch, unsigned long addr,
+			       pte_t pte)
+{
+	struct ksm_item *item;
+	swp_entry_t entry;
+
+	if (pte_present(pte) || pte_none(pte))
+		return false;
+	entry = pte_to_swp_entry(pte);
+	if (!is_migration_entry(entry) ||
+	    !folio_test_ksm(pfn_swap_entry_folio(entry)))
+		return false;
+	item = xa_load(&batch->slot->items, addr >> PAGE_SHIFT);
+	return item && ksm_item_state(item) == KSM_ITEM_MERGED;
+}
+
 /* A huge pmd: pick its subpages, to be looked up one at a time. */
 static int ksm_scan_huge_pmd(pmd_t *pmd, unsigned long addr,
 			     unsigned long end, struct mm_walk *walk)
@@ -290,7 +314,7 @@ static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 	struct ksm_item *item;
 	struct folio *folio;
 	struct page *page;
-	pte_t *start, *pte;
+	pte_t *start, *pte, pteval;
 	spinlock_t *ptl;
 	int ret = 0;
 
@@ -304,9 +328,16 @@ static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 		return 0;
 	}
 	for (pte = start; addr < end; addr += PAGE_SIZE, pte++) {
-		page = ksm_scan_pte_page(walk->vma, addr, ptep_get(pte));
-		if (!page)
+		pteval = ptep_get(pte);
+		page = ksm_scan_pte_page(walk->vma, addr, pteval);
+		if (!page) {
+			if (ksm_scan_migrating(walk->private, addr, pteval) &&
+			    !ksm_scan_add(walk->private, addr, NULL, true)) {
+				ret = 1;
+				break;
+			}
 			continue;
+		}
 		folio = page_folio(page);
 		item = ksm_scan_merged(walk->private, addr, folio);
 		if (item) {

@@ -4207,6 +4207,7 @@ static enum result test_fork_churn(void)
 #define RM_TARGETS	8	/* merged pages among them */
 #define RM_KIDS		9	/* fork children in the fork-heavy case */
 #define RM_ROUNDS	6	/* migrations there and back again */
+#define RM_WHOLE_ROUNDS	2	/* the same, walking whole anon_vmas */
 #define RM_DEBUGFS	"/sys/kernel/debug/ksm/"
 
 /*
@@ -4347,6 +4348,25 @@ static bool rmap_nodes(pid_t pid, const struct rmap_area *a, int *node)
 	return true;
 }
 
+/* Which pages did not move, and their frames. */
+static void rmap_show_stuck(const struct rmap_area *a, const int *status, long r)
+{
+	unsigned long long ent = 0, pfn;
+	int fd = pagemap_fd(getpid());
+	long i;
+
+	for (i = 0; i < RM_TARGETS; i++) {
+		ent = 0;
+		if (fd >= 0 && pread(fd, &ent, 8, (unsigned long)a->tgt[i] / page_size * 8) != 8)
+			ent = 0;
+		pfn = ent & PM_PFN_MASK;
+		diag("  page %ld: status %d (move_pages returned %ld), pfn %#llx mapped %ld, flags %#llx",
+		     i, status[i], r, pfn, pfn_count(pfn), pfn_flags(pfn));
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 /*
  * Moves the target pages to @to with MPOL_MF_MOVE_ALL: each migration
  * walks the rmap of the KSM page twice (unmap, then remap). It only
@@ -4376,8 +4396,7 @@ static bool rmap_migrate(const struct rmap_area *a, int to, const pid_t *kids, i
 			left += status[i] != to;
 	}
 	if (!expect_eq("target pages that did not reach the node", left, 0)) {
-		for (i = 0; i < RM_TARGETS; i++)
-			diag("  page %ld: status %d (move_pages returned %ld)", i, status[i], r);
+		rmap_show_stuck(a, status, r);
 		return false;
 	}
 	if (tries > 1)
@@ -4394,12 +4413,16 @@ static bool rmap_migrate(const struct rmap_area *a, int to, const pid_t *kids, i
 	return expect_eq("wrong pages after migration", rmap_area_verify(a), 0);
 }
 
-/* Migrations there and back, with walks narrowed or of the whole anon_vma. */
+/*
+ * Migrations there and back, with walks narrowed or of the whole anon_vma,
+ * while ksmd scans flat out (a migration fails for the moment while ksmd
+ * holds a reference on the page: rmap_migrate() calls again).
+ */
 static bool rmap_rounds(const struct rmap_area *a, bool whole, const pid_t *kids,
 			int nkids, struct rmap_stats *st)
 {
+	int r, rounds = whole ? RM_WHOLE_ROUNDS : RM_ROUNDS;
 	long before = 0;
-	int r;
 
 	if (st) {
 		if (!rmap_stats_start(whole) || read_long(RM_DEBUGFS "rmap_holds", &before)) {
@@ -4407,7 +4430,7 @@ static bool rmap_rounds(const struct rmap_area *a, bool whole, const pid_t *kids
 			return false;
 		}
 	}
-	for (r = 0; r < RM_ROUNDS; r++)
+	for (r = 0; r < rounds; r++)
 		if (!rmap_migrate(a, (r + 1) % 2, kids, nkids))
 			return false;
 	if (st && !rmap_stats_read(st, before)) {
@@ -4432,12 +4455,12 @@ static bool rmap_measure(const char *setup, const struct rmap_area *a, const pid
 	}
 	if (!rmap_rounds(a, true, kids, nkids, &whole))
 		return false;
-	diag("%s: %d migrations of %d KSM pages; anon_vma lock holds in rmap_walk_ksm:",
-	     setup, RM_ROUNDS, RM_TARGETS);
-	diag("  narrowed to the page offset: %ld holds, at most %ld VMAs and %ld ns per hold",
-	     narrow.holds, narrow.vmas_max, narrow.hold_max_ns);
-	diag("  whole anon_vma (for comparison): %ld holds, at most %ld VMAs and %ld ns per hold",
-	     whole.holds, whole.vmas_max, whole.hold_max_ns);
+	diag("%s: anon_vma lock holds in rmap_walk_ksm (%d KSM pages migrated):", setup,
+	     RM_TARGETS);
+	diag("  narrowed to the page offset, %d migrations each: %ld holds, at most %ld VMAs and %ld ns per hold",
+	     RM_ROUNDS, narrow.holds, narrow.vmas_max, narrow.hold_max_ns);
+	diag("  whole anon_vma (for comparison), %d migrations each: %ld holds, at most %ld VMAs and %ld ns per hold",
+	     RM_WHOLE_ROUNDS, whole.holds, whole.vmas_max, whole.hold_max_ns);
 	expect_true("rmap walks took anon_vma locks", narrow.holds > 0 && whole.holds > 0);
 	/* one VMA per process covers the offset; the anon_vma has them all */
 	expect_eq("most VMAs one narrowed hold looked at", narrow.vmas_max, nkids + 1);
