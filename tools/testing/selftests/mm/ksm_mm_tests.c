@@ -4469,10 +4469,14 @@ static bool rmap_measure(const char *setup, const struct rmap_area *a, const pid
 	return true;
 }
 
-/* A fork child that maps the area: verifies it on request, then exits. */
-static pid_t rmap_kid(const struct rmap_area *a, int *cmd_wr, int *rep_rd)
+/*
+ * Fork child @n, which maps the area: it verifies it on request ('v') and
+ * exits on anything else. It closes the pipe ends of the children before
+ * it, which it inherited, so that each child sees its own pipe's end.
+ */
+static pid_t rmap_kid(const struct rmap_area *a, int n, int *cmd_wr, int *rep_rd)
 {
-	int cmd[2], rep[2];
+	int cmd[2], rep[2], k;
 	char c, r;
 	pid_t pid;
 
@@ -4482,6 +4486,10 @@ static pid_t rmap_kid(const struct rmap_area *a, int *cmd_wr, int *rep_rd)
 	if (pid < 0)
 		return -1;
 	if (!pid) {
+		for (k = 0; k < n; k++) {
+			close(cmd_wr[k]);
+			close(rep_rd[k]);
+		}
 		close(cmd[1]);
 		close(rep[0]);
 		while (read(cmd[0], &c, 1) == 1 && c == 'v') {
@@ -4493,8 +4501,8 @@ static pid_t rmap_kid(const struct rmap_area *a, int *cmd_wr, int *rep_rd)
 	}
 	close(cmd[0]);
 	close(rep[1]);
-	*cmd_wr = cmd[1];
-	*rep_rd = rep[0];
+	cmd_wr[n] = cmd[1];
+	rep_rd[n] = rep[0];
 	return pid;
 }
 
@@ -4540,7 +4548,7 @@ static bool rmap_forks(void)
 	    !rmap_wait_counts(RM_TARGETS, RM_TARGETS, "parent's range merged with its twin"))
 		return false;
 	for (n = 0; n < RM_KIDS; n++) {
-		kids[n] = rmap_kid(&a, &cmd_wr[n], &rep_rd[n]);
+		kids[n] = rmap_kid(&a, n, cmd_wr, rep_rd);
 		if (kids[n] < 0) {
 			fail("fork: %s", strerror(errno));
 			goto out;
@@ -4559,6 +4567,8 @@ static bool rmap_forks(void)
 	     rmap_wait_counts(RM_TARGETS, sharing, "after the migrations");
 out:
 	for (k = 0; k < n; k++) {
+		if (write(cmd_wr[k], "q", 1) != 1)
+			diag("child %d: %s", k, strerror(errno));
 		close(cmd_wr[k]);
 		close(rep_rd[k]);
 		waitpid(kids[k], NULL, 0);
