@@ -27,6 +27,7 @@
  */
 
 #include <linux/memory.h>
+#include <linux/mm.h>
 #include <linux/notifier.h>
 #include <linux/workqueue.h>
 
