@@ -68,7 +68,9 @@ static pgoff_t ksm_rmap_first(pgoff_t pgoff)
 
 static int __init ksm_rmap_debugfs_init(void)
 {
-	struct dentry *dir = debugfs_create_dir("ksm", NULL);
+	/* ksm_init() may have made the directory already. */
+	struct dentry *found = debugfs_lookup("ksm", NULL);
+	struct dentry *dir = found ?: debugfs_create_dir("ksm", NULL);
 
 	debugfs_create_ulong("rmap_hold_max_ns", 0600, dir,
 			     &ksm_rmap_hold_max_ns);
@@ -76,6 +78,7 @@ static int __init ksm_rmap_debugfs_init(void)
 	debugfs_create_ulong("rmap_holds", 0400, dir, &ksm_rmap_holds);
 	debugfs_create_bool("rmap_whole_anon_vma", 0600, dir,
 			    &ksm_rmap_whole_anon_vma);
+	dput(found);
 	return 0;
 }
 late_initcall(ksm_rmap_debugfs_init);

@@ -4450,6 +4450,11 @@ static bool rmap_measure(const char *setup, const struct rmap_area *a, const pid
 	if (!rmap_rounds(a, false, kids, nkids, have ? &narrow : NULL))
 		return false;
 	if (!have) {
+		/* our KSM has ksm/counts there too: its rmap stats must not go */
+		if (!access(RM_DEBUGFS "counts", F_OK)) {
+			fail("%s: " RM_DEBUGFS "rmap_holds is missing", setup);
+			return false;
+		}
 		diag("%s: no " RM_DEBUGFS " in this kernel: lock holds not measured", setup);
 		return true;
 	}
