@@ -255,20 +255,22 @@ static struct ksm_item *ksm_scan_merged(struct ksm_scan_batch *batch,
  * folio lock, keep ksmd from linking it back, picking the page with a
  * reference every round, which makes the migration fail).
  */
-static bool ksm_scan_migrating(struct ksm_scan_batch *batch, unsigned long addr,
-			       pte_t pte)
+static struct ksm_item *ksm_scan_migrating(struct ksm_scan_batch *batch,
+					   unsigned long addr, pte_t pte)
 {
 	struct ksm_item *item;
 	swp_entry_t entry;
 
 	if (pte_present(pte) || pte_none(pte))
-		return false;
+		return NULL;
 	entry = pte_to_swp_entry(pte);
 	if (!is_migration_entry(entry) ||
 	    !folio_test_ksm(pfn_swap_entry_folio(entry)))
-		return false;
+		return NULL;
 	item = xa_load(&batch->slot->items, addr >> PAGE_SHIFT);
-	return item && ksm_item_state(item) == KSM_ITEM_MERGED;
+	if (item && ksm_item_state(item) == KSM_ITEM_MERGED)
+		return item;
+	return NULL;
 }
 
 /* A huge pmd: pick its subpages, to be looked up one at a time. */
@@ -331,8 +333,8 @@ static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 		pteval = ptep_get(pte);
 		page = ksm_scan_pte_page(walk->vma, addr, pteval);
 		if (!page) {
-			if (ksm_scan_migrating(walk->private, addr, pteval) &&
-			    !ksm_scan_add(walk->private, addr, NULL, true)) {
+			item = ksm_scan_migrating(walk->private, addr, pteval);
+			if (item && !ksm_scan_add(walk->private, addr, NULL, item)) {
 				ret = 1;
 				break;
 			}
