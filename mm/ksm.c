@@ -91,12 +91,18 @@ struct ksm_tunables ksm_tun = {
 	/* Without sysfs nobody could start ksmd: run from boot then. */
 	.run			= IS_ENABLED(CONFIG_SYSFS) ? KSM_RUN_STOP :
 							     KSM_RUN_MERGE,
-	.pages_to_scan		= 100,
+	.pages_to_scan		= KSM_DEFAULT_PAGES_TO_SCAN,
 	.sleep_millisecs	= 20,
 	.merge_across_nodes	= 1,
 	.use_zero_pages		= 0,
 	.max_page_sharing	= 256,
 	.prune_millisecs	= 2000,
+	.smart_scan		= 1,
+	.advisor_mode		= KSM_ADVISOR_NONE,
+	.advisor_max_cpu	= 70,
+	.advisor_min_pages	= 500,
+	.advisor_max_pages	= 30000,
+	.advisor_target_secs	= 200,
 };
 
 struct ksm_stats ksm_stats;

@@ -8,6 +8,7 @@
  *   ksm_scan.c   the scan cursor and the ksmd thread
  *   ksm_rmap.c   rmap walks, migration, memory failure, swap-in copies
  *   ksm_sysfs.c  tunables and statistics under /sys/kernel/mm/ksm/
+ *   ksm_advisor.c  scan pacing: smart scan and the scan-time advisor
  */
 #ifndef __MM_KSM_INTERNAL_H
 #define __MM_KSM_INTERNAL_H
@@ -38,6 +39,19 @@ enum ksm_run_mode {
 };
 
 /**
+ * enum ksm_advisor_mode - who sets pages_to_scan (the "advisor_mode" knob)
+ * @KSM_ADVISOR_NONE: the administrator.
+ * @KSM_ADVISOR_SCAN_TIME: the scan-time advisor, at the end of every round.
+ */
+enum ksm_advisor_mode {
+	KSM_ADVISOR_NONE = 0,
+	KSM_ADVISOR_SCAN_TIME = 1,
+};
+
+/* pages_to_scan at boot, and again when the advisor is switched off. */
+#define KSM_DEFAULT_PAGES_TO_SCAN	100
+
+/**
  * struct ksm_tunables - values of the writable sysfs knobs
  * @run: an &enum ksm_run_mode.
  * @pages_to_scan: pages ksmd looks at per batch.
@@ -46,8 +60,15 @@ enum ksm_run_mode {
  * @use_zero_pages: map empty pages to the zero page instead of merging them.
  * @max_page_sharing: most mappings one KSM page may have.
  * @prune_millisecs: least time between two sweeps for stale stable nodes.
+ * @smart_scan: look less and less often at pages that keep not merging.
+ * @advisor_mode: an &enum ksm_advisor_mode.
+ * @advisor_max_cpu: ksmd CPU share, in percent, the advisor stays within.
+ * @advisor_min_pages: smallest pages_to_scan the advisor sets.
+ * @advisor_max_pages: largest pages_to_scan the advisor sets.
+ * @advisor_target_secs: round duration, in seconds, the advisor aims at.
  *
- * Written under ksm_lock by the sysfs code; read with READ_ONCE() anywhere.
+ * Written under ksm_lock by the sysfs code, and @pages_to_scan also by the
+ * advisor; read with READ_ONCE() anywhere.
  */
 struct ksm_tunables {
 	unsigned long run;
@@ -57,6 +78,12 @@ struct ksm_tunables {
 	unsigned long use_zero_pages;
 	unsigned long max_page_sharing;
 	unsigned long prune_millisecs;
+	unsigned long smart_scan;
+	unsigned long advisor_mode;
+	unsigned long advisor_max_cpu;
+	unsigned long advisor_min_pages;
+	unsigned long advisor_max_pages;
+	unsigned long advisor_target_secs;
 };
 
 /**
@@ -69,6 +96,7 @@ struct ksm_tunables {
  * @dups: stable nodes that belong to such a group.
  * @pages_scanned: pages looked at by ksmd, ever.
  * @full_scans: completed passes over all registered address spaces.
+ * @pages_skipped: looks at pages that smart scan left out, ever.
  *
  * Updated only through ksm_stat_add(), under ksm_lock; read with READ_ONCE().
  */
@@ -81,6 +109,7 @@ struct ksm_stats {
 	unsigned long dups;
 	unsigned long pages_scanned;
 	unsigned long full_scans;
+	unsigned long pages_skipped;
 };
 
 /**
@@ -399,12 +428,15 @@ int ksmd_start(void);
  *	6.12 store functions of such knobs did. Otherwise every bad write
  *	is -EINVAL.
  * @boolean: the knob takes kstrtobool() words as well as 0 and 1.
+ * @names: if set, the knob takes only these words (NULL-terminated), and
+ *	its value is the index of the word; @min and @max are not used.
  */
 struct ksm_knob_range {
 	unsigned long min;
 	unsigned long max;
 	unsigned long type_max;
 	bool boolean;
+	const char * const *names;
 };
 
 /* ksm_sysfs.c */
@@ -426,5 +458,30 @@ bool ksm_memory_offlining(void);
 int ksm_memory_init(void);
 /* ksm_scan.c, for __ksm_enter() */
 struct ksm_mm *ksm_scan_cursor_mm(void);
+
+/**
+ * struct ksm_advisor_limits - what the scan-time advisor aims at
+ * @target_secs: round duration, in seconds.
+ * @max_cpu: most ksmd CPU time, in percent of the round's duration.
+ * @min_pages: smallest pages_to_scan to choose.
+ * @max_pages: largest pages_to_scan to choose; wins over @min_pages.
+ */
+struct ksm_advisor_limits {
+	unsigned long target_secs;
+	unsigned long max_cpu;
+	unsigned long min_pages;
+	unsigned long max_pages;
+};
+
+/* ksm_advisor.c */
+unsigned int ksm_smart_period(unsigned int age);
+bool ksm_smart_skip(struct ksm_item *item, bool ksm_page, u32 round);
+unsigned int ksm_advisor_cpu_percent(u64 wall_ns, u64 cpu_ns);
+unsigned long ksm_advisor_batch(const struct ksm_advisor_limits *lim,
+				unsigned long batch, u64 wall_ns, u64 cpu_ns);
+void ksm_advisor_round_start(struct task_struct *ksmd);
+void ksm_advisor_round_end(struct task_struct *ksmd);
+void ksm_advisor_restart(void);
+void ksm_advisor_set_mode(unsigned long mode);
 
 #endif /* __MM_KSM_INTERNAL_H */

@@ -512,24 +512,51 @@ static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
 	ksm_scan_try_unstable(item, addr, page, key);
 }
 
-/* Look at one picked page; @item is its item, or NULL if it has none yet. */
-static void ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
+/*
+ * Smart scan (ksm_advisor.c): leave out this round's look at a page that
+ * has not merged for a while, before it costs a hash or a lookup. The
+ * item leaves the unstable index, like an item whose page changed.
+ */
+static bool ksm_scan_skip(struct ksm_item *item, struct page *page)
+{
+	bool ksm_page = page && folio_test_ksm(page_folio(page));
+
+	if (!READ_ONCE(ksm_tun.smart_scan) ||
+	    !ksm_smart_skip(item, ksm_page, ksm_index_round()))
+		return false;
+	if (ksm_item_state(item) == KSM_ITEM_UNSTABLE)
+		ksm_index_unstable_erase(item);
+	ksm_stat_add(pages_skipped, 1);
+	return true;
+}
+
+/*
+ * Look at one picked page; @item is its item, or NULL if it has none yet.
+ * Returns false if smart scan skipped the page: it costs no budget.
+ */
+static bool ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
 			  struct ksm_item *item)
 {
 	struct page *page = pick->page;
 
 	if (pick->merged) {
 		ksm_stat_add(pages_scanned, 1);
-		return;
+		return true;
+	}
+	if (item && ksm_scan_skip(item, page)) {
+		if (page)
+			folio_put(page_folio(page));
+		return false;
 	}
 	if (!page && !ksm_merge_get_folio(slot, pick->addr, &page))
-		return;
+		return true;
 	if (!item)
 		item = ksm_item_alloc(slot, pick->addr);
 	if (item)
 		ksm_scan_page(slot, item, pick->addr, page);
 	folio_put(page_folio(page));
 	ksm_stat_add(pages_scanned, 1);
+	return true;
 }
 
 /*
@@ -559,9 +586,11 @@ static unsigned long ksm_scan_prune(struct ksm_mm *slot, unsigned long from,
  * anything else in a sparse address space, so it is avoided where it can
  * be: not at all when every item of the mm is behind the cursor or at a
  * pick; otherwise not between adjacent picks, and not before an item that
- * an earlier search found beyond its gap (@known).
+ * an earlier search found beyond its gap (@known). Returns how many pages
+ * were looked at (not skipped by smart scan).
  */
-static void ksm_scan_process(struct ksm_mm *slot, struct ksm_scan_batch *batch)
+static unsigned int ksm_scan_process(struct ksm_mm *slot,
+				     struct ksm_scan_batch *batch)
 {
 	unsigned long from = ksm_cursor.addr >> PAGE_SHIFT;
 	unsigned long to = batch->next >> PAGE_SHIFT;
@@ -569,7 +598,7 @@ static void ksm_scan_process(struct ksm_mm *slot, struct ksm_scan_batch *batch)
 	struct ksm_scan_pick *pick;
 	bool have_known = false;
 	bool search;
-	unsigned int i;
+	unsigned int i, looked = 0;
 
 	for (i = 0; i < batch->nr; i++) {
 		pick = &batch->picks[i];
@@ -590,7 +619,7 @@ static void ksm_scan_process(struct ksm_mm *slot, struct ksm_scan_batch *batch)
 			known = ksm_scan_prune(slot, from, at);
 			have_known = true;
 		}
-		ksm_scan_pick(slot, pick, pick->item);
+		looked += ksm_scan_pick(slot, pick, pick->item);
 		if (have_known && known <= at)
 			have_known = false;
 		from = at + 1;
@@ -598,6 +627,7 @@ static void ksm_scan_process(struct ksm_mm *slot, struct ksm_scan_batch *batch)
 	}
 	if (search && to > from && (!have_known || known < to))
 		ksm_scan_prune(slot, from, to);
+	return looked;
 }
 
 static bool ksm_scan_start_round(void)
@@ -615,6 +645,7 @@ static bool ksm_scan_start_round(void)
 	/* Pages sitting in per-cpu LRU batches hold references: drain them. */
 	lru_add_drain_all();
 	trace_ksm_start_scan(ksm_stats.full_scans, ksm_stats.items);
+	ksm_advisor_round_start(ksmd_task);
 	return true;
 }
 
@@ -657,13 +688,14 @@ static void ksmd_scan(unsigned long budget)
 		slot = ksm_cursor.slot;
 		ksm_scan_collect(slot, batch, min_t(unsigned long, budget,
 						    KSM_SCAN_BATCH));
-		ksm_scan_process(slot, batch);
-		budget -= min_t(unsigned long, budget, batch->nr);
+		budget -= min_t(unsigned long, budget,
+				ksm_scan_process(slot, batch));
 		if (batch->next >= slot->mm->task_size && ksm_scan_advance()) {
 			ksm_stat_add(full_scans, 1);
 			trace_ksm_stop_scan(ksm_stats.full_scans,
 					    ksm_stats.items);
 			ksm_index_new_round();
+			ksm_advisor_round_end(ksmd_task);
 			return;
 		}
 		if (kthread_should_stop() || freezing(current))

@@ -28,6 +28,21 @@ struct ksm_knob {
 	int (*apply)(unsigned long *value, unsigned long new);
 };
 
+/* A knob that takes words: the index of the word written. */
+static int ksm_knob_parse_word(const char *buf, const char * const *names,
+			       unsigned long *val)
+{
+	unsigned long i;
+
+	for (i = 0; names[i]; i++) {
+		if (sysfs_streq(buf, names[i])) {
+			*val = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 /**
  * ksm_knob_parse - parse a knob value and check its bounds
  * @buf: what was written; a trailing newline is fine.
@@ -44,6 +59,8 @@ int ksm_knob_parse(const char *buf, const struct ksm_knob_range *range,
 	bool b;
 	int err;
 
+	if (range->names)
+		return ksm_knob_parse_word(buf, range->names, val);
 	if (range->boolean && !kstrtobool(buf, &b)) {
 		*val = b;
 		return 0;
@@ -66,6 +83,8 @@ static int ksm_apply_run(unsigned long *value, unsigned long new)
 	if (*value == new)
 		return 0;
 	WRITE_ONCE(*value, new);
+	/* A round that ksmd stopped in says nothing about its speed. */
+	ksm_advisor_restart();
 	if (new == KSM_RUN_UNMERGE) {
 		set_current_oom_origin();
 		err = ksm_scan_unmerge_all();
@@ -88,6 +107,28 @@ static int ksm_apply_index_shape(unsigned long *value, unsigned long new)
 	return 0;
 }
 
+/* While the advisor is on, it alone sets pages_to_scan. */
+static int ksm_apply_pages_to_scan(unsigned long *value, unsigned long new)
+{
+	if (READ_ONCE(ksm_tun.advisor_mode) != KSM_ADVISOR_NONE)
+		return -EINVAL;
+	WRITE_ONCE(*value, new);
+	return 0;
+}
+
+static int ksm_apply_advisor_mode(unsigned long *value, unsigned long new)
+{
+	if (*value != new)
+		ksm_advisor_set_mode(new);
+	return 0;
+}
+
+static const char * const ksm_advisor_names[] = {
+	[KSM_ADVISOR_NONE] = "none",
+	[KSM_ADVISOR_SCAN_TIME] = "scan-time",
+	NULL,
+};
+
 #define KSM_KNOB(_name, _field, _apply, ...)				\
 	{								\
 		.attr = __ATTR(_name, 0644, ksm_knob_show, ksm_knob_store), \
@@ -96,12 +137,28 @@ static int ksm_apply_index_shape(unsigned long *value, unsigned long new)
 		.apply = (_apply),					\
 	}
 
+/* All the words of a word knob, the current one in brackets. */
+static ssize_t ksm_knob_show_words(const char * const *names,
+				   unsigned long val, char *buf)
+{
+	unsigned long i;
+	int len = 0;
+
+	for (i = 0; names[i]; i++)
+		len += sysfs_emit_at(buf, len, i == val ? "%s[%s]" : "%s%s",
+				     i ? " " : "", names[i]);
+	return len + sysfs_emit_at(buf, len, "\n");
+}
+
 static ssize_t ksm_knob_show(struct kobject *kobj, struct kobj_attribute *attr,
 			     char *buf)
 {
 	struct ksm_knob *knob = container_of(attr, struct ksm_knob, attr);
+	unsigned long val = READ_ONCE(*knob->value);
 
-	return sysfs_emit(buf, "%lu\n", READ_ONCE(*knob->value));
+	if (knob->range.names)
+		return ksm_knob_show_words(knob->range.names, val, buf);
+	return sysfs_emit(buf, "%lu\n", val);
 }
 
 static ssize_t ksm_knob_store(struct kobject *kobj, struct kobj_attribute *attr,
@@ -127,7 +184,8 @@ static ssize_t ksm_knob_store(struct kobject *kobj, struct kobj_attribute *attr,
 static struct ksm_knob ksm_knobs[] = {
 	KSM_KNOB(run, run, ksm_apply_run,
 		 .min = KSM_RUN_STOP, .max = KSM_RUN_UNMERGE),
-	KSM_KNOB(pages_to_scan, pages_to_scan, NULL, .max = UINT_MAX),
+	KSM_KNOB(pages_to_scan, pages_to_scan, ksm_apply_pages_to_scan,
+		 .max = UINT_MAX),
 	KSM_KNOB(sleep_millisecs, sleep_millisecs, NULL, .max = UINT_MAX),
 #ifdef CONFIG_NUMA
 	KSM_KNOB(merge_across_nodes, merge_across_nodes, ksm_apply_index_shape,
@@ -139,6 +197,16 @@ static struct ksm_knob ksm_knobs[] = {
 		 .min = 2, .max = INT_MAX, .type_max = INT_MAX),
 	KSM_KNOB(stable_node_chains_prune_millisecs, prune_millisecs, NULL,
 		 .max = UINT_MAX),
+	KSM_KNOB(smart_scan, smart_scan, NULL, .max = 1, .boolean = true),
+	KSM_KNOB(advisor_mode, advisor_mode, ksm_apply_advisor_mode,
+		 .names = ksm_advisor_names),
+	KSM_KNOB(advisor_max_cpu, advisor_max_cpu, NULL, .max = UINT_MAX),
+	KSM_KNOB(advisor_min_pages_to_scan, advisor_min_pages, NULL,
+		 .max = ULONG_MAX),
+	KSM_KNOB(advisor_max_pages_to_scan, advisor_max_pages, NULL,
+		 .max = ULONG_MAX),
+	KSM_KNOB(advisor_target_scan_time, advisor_target_secs, NULL,
+		 .min = 1, .max = ULONG_MAX),
 };
 
 static long ksm_stat_pages_volatile(void)
@@ -180,6 +248,8 @@ static long ksm_stat_value(const char *name)
 		return READ_ONCE(ksm_stats.pages_scanned);
 	if (!strcmp(name, "full_scans"))
 		return READ_ONCE(ksm_stats.full_scans);
+	if (!strcmp(name, "pages_skipped"))
+		return READ_ONCE(ksm_stats.pages_skipped);
 	if (!strcmp(name, "stable_node_chains"))
 		return READ_ONCE(ksm_stats.chains);
 	if (!strcmp(name, "stable_node_dups"))
@@ -206,6 +276,7 @@ static struct kobj_attribute ksm_stat_attrs[] = {
 	KSM_STAT(pages_volatile),
 	KSM_STAT(pages_scanned),
 	KSM_STAT(full_scans),
+	KSM_STAT(pages_skipped),
 	KSM_STAT(stable_node_chains),
 	KSM_STAT(stable_node_dups),
 	KSM_STAT(ksm_zero_pages),

@@ -53,6 +53,9 @@ static void ksm_test_knob_parse(struct kunit *test)
 		.min = 2, .max = INT_MAX, .type_max = INT_MAX,
 	};
 	const struct ksm_knob_range flag = { .max = 1, .boolean = true };
+	static const char * const words[] = { "none", "scan-time", NULL };
+	const struct ksm_knob_range word = { .names = words };
+	const struct ksm_knob_range secs = { .min = 1, .max = ULONG_MAX };
 	unsigned long v = 7;
 
 	KUNIT_EXPECT_EQ(test, ksm_knob_parse("1\n", &run, &v), 0);
@@ -85,6 +88,25 @@ static void ksm_test_knob_parse(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ksm_knob_parse("off", &flag, &v), 0);
 	KUNIT_EXPECT_EQ(test, v, 0UL);
 	KUNIT_EXPECT_EQ(test, ksm_knob_parse("2", &flag, &v), -EINVAL);
+
+	/* Word knobs take their words only, with or without a newline. */
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("scan-time\n", &word, &v), 0);
+	KUNIT_EXPECT_EQ(test, v, 1UL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("none", &word, &v), 0);
+	KUNIT_EXPECT_EQ(test, v, 0UL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("1", &word, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("scan", &word, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("[none]", &word, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("", &word, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, v, 0UL);
+
+	/* The whole unsigned long range, 0 excluded. */
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("0", &secs, &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("18446744073709551615", &secs,
+					     &v), 0);
+	KUNIT_EXPECT_EQ(test, v, ULONG_MAX);
+	KUNIT_EXPECT_EQ(test, ksm_knob_parse("18446744073709551616", &secs,
+					     &v), -EINVAL);
 }
 
 static void ksm_test_profit(struct kunit *test)

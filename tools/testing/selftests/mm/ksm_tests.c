@@ -330,6 +330,8 @@ static bool knob_set(const char *name, long val)
 
 /* Knobs restored after each test and at exit, in this order ("run" last). */
 static const char * const saved_knobs[] = {
+	"advisor_max_cpu", "advisor_min_pages_to_scan",
+	"advisor_max_pages_to_scan", "advisor_target_scan_time",
 	"advisor_mode", "max_page_sharing", "merge_across_nodes",
 	"use_zero_pages", "smart_scan", "pages_to_scan", "sleep_millisecs",
 	"stable_node_chains_prune_millisecs", "run",
@@ -2614,9 +2616,22 @@ static const struct bad_write bad_writes[] = {
 	{ "stable_node_chains_prune_millisecs", "-1", EINVAL },
 	{ "stable_node_chains_prune_millisecs", "soon", EINVAL },
 	{ "smart_scan", "2", EINVAL },
+	{ "smart_scan", "-1", EINVAL },
+	{ "smart_scan", "maybe", EINVAL },
 	{ "advisor_mode", "fast", EINVAL },
+	{ "advisor_mode", "1", EINVAL },
+	{ "advisor_mode", "[none]", EINVAL },
+	{ "advisor_mode", "scan-time none", EINVAL },
 	{ "advisor_target_scan_time", "0", EINVAL },
+	{ "advisor_target_scan_time", "-1", EINVAL },
+	{ "advisor_target_scan_time", "soon", EINVAL },
 	{ "advisor_max_cpu", "-1", EINVAL },
+	{ "advisor_max_cpu", "most", EINVAL },
+	{ "advisor_min_pages_to_scan", "-1", EINVAL },
+	{ "advisor_min_pages_to_scan", "few", EINVAL },
+	{ "advisor_min_pages_to_scan", "99999999999999999999999", EINVAL },
+	{ "advisor_max_pages_to_scan", "-1", EINVAL },
+	{ "advisor_max_pages_to_scan", "0x100", EINVAL },
 };
 
 static enum result test_bad_sysfs_writes(void)
@@ -2647,8 +2662,31 @@ static enum result test_bad_sysfs_writes(void)
 	expect_write_err("max_page_sharing", "2", 0);
 	expect_eq("max_page_sharing", knob_val("max_page_sharing"), 2);
 	expect_write_err("max_page_sharing", "256", 0);
+	if (knob_exists("pages_skipped"))
+		expect_eq("errno opening pages_skipped for writing",
+			  write_text(knob_path("pages_skipped"), "0"), EACCES);
+	if (knob_exists("smart_scan")) {
+		expect_write_err("smart_scan", "off", 0);
+		expect_eq("smart_scan", knob_val("smart_scan"), 0);
+		expect_write_err("smart_scan", "y\n", 0);
+		expect_eq("smart_scan", knob_val("smart_scan"), 1);
+	}
 	/* pages_to_scan belongs to the advisor while it is on. */
 	if (knob_exists("advisor_mode")) {
+		read_text(knob_path("advisor_mode"), buf, sizeof(buf));
+		expect_eq("advisor_mode reads \"[none] scan-time\"",
+			  strcmp(buf, "[none] scan-time\n"), 0);
+		expect_write_err("advisor_target_scan_time", "1", 0);
+		expect_eq("advisor_target_scan_time",
+			  knob_val("advisor_target_scan_time"), 1);
+		expect_write_err("advisor_max_cpu", "0", 0);
+		expect_write_err("advisor_min_pages_to_scan", "0", 0);
+		expect_write_err("advisor_max_pages_to_scan",
+				 "18446744073709551615", 0);
+		expect_write_err("advisor_mode", "scan-time\n", 0);
+		read_text(knob_path("advisor_mode"), buf, sizeof(buf));
+		expect_eq("advisor_mode reads \"none [scan-time]\"",
+			  strcmp(buf, "none [scan-time]\n"), 0);
 		expect_write_err("advisor_mode", "scan-time", 0);
 		read_text(knob_path("advisor_mode"), buf, sizeof(buf));
 		if (!strstr(buf, "[scan-time]"))
@@ -2677,6 +2715,265 @@ static enum result test_bad_sysfs_writes(void)
 	expect_write_err("max_page_sharing", "100", 0);
 	expect_eq("max_page_sharing", knob_val("max_page_sharing"), 100);
 	knob_set("max_page_sharing", 256);
+	verify_all(ws, 1);
+	return RES_PASS;
+}
+
+/* Runs ksmd for @scans more full scans with the knobs as they are. */
+static bool run_scans(long scans)
+{
+	long start = knob_val("full_scans"), cur = start;
+
+	if (start < 0 || !knob_set("run", 1))
+		return false;
+	while (cur >= 0 && cur < start + scans && now() < g_deadline) {
+		sleep_ms(10);
+		cur = knob_val("full_scans");
+	}
+	knob_set("run", 0);
+	if (cur < start + scans) {
+		fail("ksmd did %ld of %ld full scans in time", cur - start, scans);
+		return false;
+	}
+	return true;
+}
+
+struct scan_counts {
+	long scanned;
+	long skipped;
+	long full_scans;
+};
+
+static void scan_counts(struct scan_counts *c)
+{
+	c->scanned = knob_val("pages_scanned");
+	c->skipped = knob_val("pages_skipped");
+	c->full_scans = knob_val("full_scans");
+}
+
+/* @c becomes the change since @c; returns the number of full scans. */
+static long scan_counts_delta(struct scan_counts *c)
+{
+	struct scan_counts now;
+
+	scan_counts(&now);
+	c->scanned = now.scanned - c->scanned;
+	c->skipped = now.skipped - c->skipped;
+	c->full_scans = now.full_scans - c->full_scans;
+	diag("%ld full scans: %ld pages looked at, %ld skipped", c->full_scans,
+	     c->scanned, c->skipped);
+	return c->full_scans;
+}
+
+#define SMART_PAGES	128
+#define SMART_LATE	16
+/*
+ * Full scans that take a page that never merges from its first look to
+ * the rarest looks and then some: smart scan leaves out a few rounds only
+ * after several looks, and longer runs of rounds as the page ages.
+ */
+#define SMART_SCANS	24
+
+static unsigned long long smart_key(int w, long i)
+{
+	if (!w)
+		return 0x5300ULL << 32 | i / 2;	/* pairs: KSM pages */
+	return 0x5400ULL << 32 | (unsigned long long)w << 16 | i;
+}
+
+static enum result test_smart_scan(void)
+{
+	long visits, lo, hi;
+	struct worker *ws[3];
+	struct scan_counts c;
+	int j;
+
+	if (!knob_exists("smart_scan") || !knob_exists("pages_skipped")) {
+		skip("no smart_scan or pages_skipped");
+		return RES_SKIP;
+	}
+	for (j = 0; j < 3; j++) {
+		ws[j] = map_worker(SMART_PAGES);
+		if (!ws[j])
+			return RES_FAIL;
+		set_keys(ws[j], 0, SMART_PAGES, smart_key, j);
+		if (!fill_range(ws[j], 0, SMART_PAGES))
+			return RES_FAIL;
+	}
+
+	/* KSM pages alone (and the sentinel): only the sentinel is skipped. */
+	if (!madvise_worker(ws[0], MADV_MERGEABLE) || !ksm_settle(ws, 1, 2))
+		return RES_FAIL;
+	check_state(ws, 1);
+	scan_counts(&c);
+	if (!run_scans(SMART_SCANS) || scan_counts_delta(&c) < SMART_SCANS)
+		return RES_FAIL;
+	if (c.skipped > c.full_scans + 1)
+		fail("%ld pages skipped, but only the sentinel may be", c.skipped);
+	if (c.scanned < SMART_PAGES * (c.full_scans - 1))
+		fail("%ld looks at %d KSM mappings in %ld full scans", c.scanned,
+		     SMART_PAGES, c.full_scans);
+	check_state(ws, 1);
+
+	/* Unique pages join: they are skipped more and more often. */
+	if (!madvise_worker(ws[1], MADV_MERGEABLE) ||
+	    !madvise_worker(ws[2], MADV_MERGEABLE) || !ksm_settle(ws, 3, 2))
+		return RES_FAIL;
+	check_state(ws, 3);
+	scan_counts(&c);
+	if (!run_scans(SMART_SCANS) || scan_counts_delta(&c) < SMART_SCANS)
+		return RES_FAIL;
+	if (c.skipped < 2 * SMART_PAGES)
+		fail("%ld skips of %d unique pages in %ld full scans", c.skipped,
+		     2 * SMART_PAGES + 1, c.full_scans);
+	/* Each page is either looked at or skipped in every full scan. */
+	visits = 3 * SMART_PAGES + 1;
+	lo = visits * (c.full_scans - 1);
+	hi = visits * (c.full_scans + 1);
+	if (c.scanned + c.skipped < lo || c.scanned + c.skipped > hi)
+		fail("%ld looks + %ld skips, expected %ld to %ld", c.scanned,
+		     c.skipped, lo, hi);
+	check_state(ws, 3);
+
+	/* Old unique pages that become copies of each other still merge. */
+	for (j = 0; j < SMART_LATE; j++)
+		ws[2]->shm->key[j] = ws[1]->shm->key[j];
+	if (!fill_range(ws[2], 0, SMART_LATE) || !ksm_settle(ws, 3, 2))
+		return RES_FAIL;
+	check_state(ws, 3);
+	expect_eq("pages_shared with the late copies", knob_val("pages_shared"),
+		  SMART_PAGES / 2 + SMART_LATE);
+	verify_all(ws, 3);
+	check_cow_probe(ws, 3);
+	verify_all(ws, 3);
+	return RES_PASS;
+}
+
+#define ADV_PAGES	1024
+#define TRACE_DIR	"/sys/kernel/tracing/"
+
+static unsigned long long adv_key(int w, long i)
+{
+	return 0x5a00ULL << 32 | (unsigned long long)w << 16 | i;
+}
+
+/*
+ * Runs ksmd until the advisor sets pages_to_scan to @want; every value
+ * read meanwhile must lie within [@lo, @hi].
+ */
+static bool advisor_wait(long lo, long hi, long want)
+{
+	long v = -1, start = knob_val("full_scans");
+
+	if (!knob_set("run", 1))
+		return false;
+	while (now() < g_deadline) {
+		v = knob_val("pages_to_scan");
+		if (v < lo || v > hi) {
+			fail("the advisor set pages_to_scan %ld, outside [%ld, %ld]",
+			     v, lo, hi);
+			break;
+		}
+		if (v == want)
+			break;
+		sleep_ms(10);
+	}
+	knob_set("run", 0);
+	diag("pages_to_scan %ld after %ld full scans", v,
+	     knob_val("full_scans") - start);
+	if (v != want)
+		fail("pages_to_scan is %ld, expected the advisor to set %ld", v,
+		     want);
+	return v == want;
+}
+
+/* Empties the trace buffer; 0 or an errno. */
+static int trace_clear(void)
+{
+	int fd = open(TRACE_DIR "trace", O_WRONLY | O_TRUNC);
+
+	if (fd < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+/* A ksm_advisor event in the trace buffer that reports @batch. */
+static bool advisor_traced(long batch)
+{
+	char want[64], line[512];
+	bool found = false;
+	FILE *f;
+
+	snprintf(want, sizeof(want), " pages_to_scan %ld cpu percent ", batch);
+	f = fopen(TRACE_DIR "trace", "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "ksm_advisor: ksm scan time ") &&
+			strstr(line, want);
+	fclose(f);
+	return found;
+}
+
+static enum result test_advisor(void)
+{
+	bool tracing = !access(TRACE_DIR "events/ksm", F_OK);
+	struct worker *ws[1];
+
+	if (!knob_exists("advisor_mode")) {
+		skip("no advisor_mode");
+		return RES_SKIP;
+	}
+	ws[0] = map_worker(ADV_PAGES);
+	if (!ws[0])
+		return RES_FAIL;
+	set_keys(ws[0], 0, ADV_PAGES, adv_key, 0);
+	if (!fill_range(ws[0], 0, ADV_PAGES) ||
+	    !madvise_worker(ws[0], MADV_MERGEABLE))
+		return RES_FAIL;
+	if (tracing && (trace_clear() ||
+			write_text(TRACE_DIR "events/ksm/ksm_advisor/enable", "1"))) {
+		fail("cannot enable the ksm_advisor event");
+		tracing = false;
+	}
+	/*
+	 * Rounds of 1025 pages at 4 pages per batch and 20 ms between
+	 * batches last several seconds, far over a 1 s target: the advisor
+	 * raises pages_to_scan to the maximum. Smart scan would shorten
+	 * rounds as pages age, so it is off.
+	 */
+	if (!knob_set("smart_scan", 0) || !knob_set("sleep_millisecs", 20) ||
+	    !knob_set("advisor_max_cpu", 100) ||
+	    !knob_set("advisor_min_pages_to_scan", 4) ||
+	    !knob_set("advisor_max_pages_to_scan", 6) ||
+	    !knob_set("advisor_target_scan_time", 1))
+		return RES_FAIL;
+	expect_write_err("advisor_mode", "scan-time", 0);
+	expect_eq("pages_to_scan when the advisor starts",
+		  knob_val("pages_to_scan"), 4);
+	expect_write_err("pages_to_scan", "50", EINVAL);
+	if (!advisor_wait(4, 6, 6))
+		return RES_FAIL;
+	if (tracing && !advisor_traced(6))
+		fail("no ksm_advisor event with pages_to_scan 6");
+
+	/* Rounds far under a target of 11 days: down to the minimum. */
+	if (!knob_set("advisor_target_scan_time", 1000000) ||
+	    !advisor_wait(4, 6, 4))
+		return RES_FAIL;
+	if (tracing && !advisor_traced(4))
+		fail("no ksm_advisor event with pages_to_scan 4");
+	if (tracing)
+		write_text(TRACE_DIR "events/ksm/ksm_advisor/enable", "0");
+
+	/* Off again: pages_to_scan is the default and writable. */
+	expect_write_err("advisor_mode", "none", 0);
+	expect_eq("pages_to_scan after the advisor", knob_val("pages_to_scan"),
+		  100);
+	expect_write_err("pages_to_scan", "50", 0);
+	expect_eq("pages_to_scan", knob_val("pages_to_scan"), 50);
+	check_state(ws, 1);
 	verify_all(ws, 1);
 	return RES_PASS;
 }
@@ -3060,6 +3357,8 @@ static const struct ksm_test tests[] = {
 	{ "numa", test_numa },
 	{ "statistics", test_statistics },
 	{ "bad_sysfs_writes", test_bad_sysfs_writes },
+	{ "smart_scan", test_smart_scan },
+	{ "advisor", test_advisor },
 	{ "unsuitable_vmas", test_unsuitable_vmas },
 	{ "max_page_sharing", test_max_page_sharing },
 	{ "thp_merge", test_thp_merge },
