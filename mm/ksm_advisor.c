@@ -20,6 +20,7 @@
 
 #include <linux/ktime.h>
 #include <linux/math64.h>
+#include <linux/mm.h>
 #include <linux/sched/cputime.h>
 #include <trace/events/ksm.h>
 
