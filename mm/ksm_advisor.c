@@ -5,13 +5,14 @@
  * Smart scan: a page that went through several looks without merging is
  * probably unique, and each further look costs a hash and two index
  * lookups for nothing. Its item ages by one at every look, and the older
- * it is, the fewer rounds look at it: one in ksm_smart_period(age). Which
- * rounds is decided by the round number plus the page's sample hash, so
- * that the looks at old pages spread evenly over the rounds, and so that
- * pages with the same content are looked at in the same rounds: the
- * periods are powers of two, so whenever the older of two such pages is
- * due, the younger one is due too, and the two meet in the unstable index.
- * A page that changed, merged or is a KSM page starts over at age 0.
+ * it is, the fewer rounds it is due in: one in ksm_smart_period(age).
+ * Which rounds is decided by the round number plus the page's sample hash,
+ * so that the looks at old pages spread evenly over the rounds, and pages
+ * with the same content are due in the same rounds (the periods are
+ * nested powers of two). ksm_scan.c looks at a page that is not due anyway
+ * when an index holds its last hash, and keeps a skipped page findable in
+ * the unstable index, so that a new twin merges at once. A page that
+ * changed, merged or is a KSM page starts over at age 0.
  *
  * The scan-time advisor sets pages_to_scan at the end of every round, so
  * that a round takes advisor_target_scan_time seconds without ksmd using

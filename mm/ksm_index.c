@@ -621,6 +621,32 @@ void ksm_index_new_round(void)
 }
 
 /**
+ * ksm_index_hash_known - does an index hold a page with this sample hash?
+ * @hash: the sample hash a page had when it was last looked at.
+ *
+ * For smart scan, which looks at a page out of turn when it may have a
+ * twin. Hashes only: no compare, any domain.
+ *
+ * Return: true if a stable node or an item of this round's unstable index
+ * has @hash.
+ */
+bool ksm_index_hash_known(u32 hash)
+{
+	unsigned int nr = ksm_index_bucket(hash);
+	struct ksm_stable_node *leader;
+	struct ksm_item *item;
+
+	lockdep_assert_held(&ksm_lock);
+	hlist_for_each_entry(leader, &ksm_stable_table[nr], hnode)
+		if (leader->hash == hash)
+			return true;
+	for (item = ksm_unstable_table[nr]; item; item = item->chain_next)
+		if (item->hash == hash)
+			return true;
+	return false;
+}
+
+/**
  * ksm_index_unstable_insert - add an idle item to the unstable index
  * @item: the item.
  * @key: hash and domain of its page.

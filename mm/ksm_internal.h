@@ -379,6 +379,7 @@ void ksm_index_stable_insert(struct ksm_stable_node *node,
 void ksm_index_stable_erase(struct ksm_stable_node *node);
 bool ksm_index_stable_empty(void);
 void ksm_index_stable_sweep(void);
+bool ksm_index_hash_known(u32 hash);
 void ksm_index_unstable_insert(struct ksm_item *item, struct ksm_index_key key);
 void ksm_index_unstable_erase(struct ksm_item *item);
 struct ksm_item *ksm_index_unstable_find(struct ksm_index_key key,

@@ -514,18 +514,23 @@ static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
 
 /*
  * Smart scan (ksm_advisor.c): leave out this round's look at a page that
- * has not merged for a while, before it costs a hash or a lookup. The
- * item leaves the unstable index, like an item whose page changed.
+ * has not merged for a while, before it costs a hash or a lookup, unless
+ * an index holds its last hash: a twin may have come. The item joins this
+ * round's unstable index under that hash, so that a twin met later in the
+ * round still finds it; a full compare decides, as for any candidate.
  */
 static bool ksm_scan_skip(struct ksm_item *item, struct page *page)
 {
 	bool ksm_page = page && folio_test_ksm(page_folio(page));
+	struct ksm_index_key key = { .hash = item->hash };
 
 	if (!READ_ONCE(ksm_tun.smart_scan) ||
-	    !ksm_smart_skip(item, ksm_page, ksm_index_round()))
+	    !ksm_smart_skip(item, ksm_page, ksm_index_round()) ||
+	    ksm_index_hash_known(item->hash))
 		return false;
 	if (ksm_item_state(item) == KSM_ITEM_UNSTABLE)
 		ksm_index_unstable_erase(item);
+	ksm_index_unstable_insert(item, key);
 	ksm_stat_add(pages_skipped, 1);
 	return true;
 }

@@ -138,6 +138,8 @@ static void ksm_test_unstable_round(struct kunit *test)
 	KUNIT_EXPECT_PTR_EQ(test, b.chain_next, &a);
 	KUNIT_EXPECT_EQ(test, ksm_stats.pages_unshared, unshared + 2);
 	KUNIT_EXPECT_EQ(test, a.round, ksm_index_round());
+	KUNIT_EXPECT_TRUE(test, ksm_index_hash_known(key.hash));
+	KUNIT_EXPECT_FALSE(test, ksm_index_hash_known(key.hash + 1));
 
 	/* Erasing the tail keeps the head. */
 	ksm_index_unstable_erase(&a);
@@ -148,6 +150,7 @@ static void ksm_test_unstable_round(struct kunit *test)
 	/* A new round empties the index; old links are never followed. */
 	ksm_index_new_round();
 	KUNIT_EXPECT_PTR_EQ(test, ksm_unstable_table[bucket], NULL);
+	KUNIT_EXPECT_FALSE(test, ksm_index_hash_known(key.hash));
 	KUNIT_EXPECT_NE(test, b.round, ksm_index_round());
 	b.chain_next = (struct ksm_item *)0x10;
 	ksm_index_unstable_erase(&b);
