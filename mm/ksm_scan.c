@@ -218,6 +218,33 @@ static bool ksm_scan_add(struct ksm_scan_batch *batch, unsigned long addr,
  * ksm_lock, under which items change, and the page table lock keeps the
  * folio mapped.
  */
+/*
+ * The item at page index @idx, through the XArray cursor @xas, which is on
+ * *@xas_idx (ULONG_MAX: nowhere). Going to the next index is cheaper than a
+ * lookup from the top, and pages come in address order. Nobody changes the
+ * items without ksm_lock, which ksmd holds, so the cursor stays valid; the
+ * caller holds the RCU read lock.
+ */
+static struct ksm_item *ksm_scan_item_at(struct xa_state *xas,
+					 unsigned long *xas_idx,
+					 unsigned long idx)
+{
+	struct ksm_item *item;
+
+	if (*xas_idx != ULONG_MAX && idx == *xas_idx + 1) {
+		item = xas_next(xas);
+	} else {
+		xas_set(xas, idx);
+		item = xas_load(xas);
+	}
+	*xas_idx = idx;
+	if (xa_is_internal(item)) {
+		*xas_idx = ULONG_MAX;
+		item = xa_load(xas->xa, idx);
+	}
+	return item;
+}
+
 static struct ksm_item *ksm_scan_merged(struct ksm_scan_batch *batch,
 					unsigned long addr, struct folio *folio)
 {
@@ -226,22 +253,8 @@ static struct ksm_item *ksm_scan_merged(struct ksm_scan_batch *batch,
 
 	if (!folio_test_ksm(folio))
 		return NULL;
-	/*
-	 * Nobody changes the items without ksm_lock, so the cursor stays
-	 * valid; the page table map holds the RCU read lock it needs. Going
-	 * to the next index is cheaper than a lookup from the top.
-	 */
-	if (batch->xas_idx != ULONG_MAX && idx == batch->xas_idx + 1) {
-		item = xas_next(&batch->xas);
-	} else {
-		xas_set(&batch->xas, idx);
-		item = xas_load(&batch->xas);
-	}
-	batch->xas_idx = idx;
-	if (xa_is_internal(item)) {
-		batch->xas_idx = ULONG_MAX;
-		item = xa_load(&batch->slot->items, idx);
-	}
+	/* The page table map holds the RCU read lock the cursor needs. */
+	item = ksm_scan_item_at(&batch->xas, &batch->xas_idx, idx);
 	if (item && ksm_item_state(item) == KSM_ITEM_MERGED &&
 	    item->node == folio_ksm_node(folio))
 		return item;
@@ -605,13 +618,16 @@ static unsigned int ksm_scan_process(struct ksm_mm *slot,
 	bool search;
 	unsigned int i, looked = 0;
 
+	rcu_read_lock();
 	for (i = 0; i < batch->nr; i++) {
 		pick = &batch->picks[i];
 		if (!pick->merged)
-			pick->item = xa_load(&slot->items,
-					     pick->addr >> PAGE_SHIFT);
+			pick->item = ksm_scan_item_at(&batch->xas,
+						      &batch->xas_idx,
+						      pick->addr >> PAGE_SHIFT);
 		with += !!pick->item;
 	}
+	rcu_read_unlock();
 	VM_WARN_ON_ONCE(ksm_cursor.behind + with > slot->mm->ksm_rmap_items);
 	search = ksm_cursor.behind + with != slot->mm->ksm_rmap_items;
 	/* The picks and the gaps between them are behind the cursor now. */
