@@ -23,7 +23,7 @@ KERNEL  = $(BUILD)/out/$(VARIANT)-$(FLAVOUR)/arch/x86/boot/bzImage
 INITRD  = $(BUILD)/guest/initramfs.cpio.gz
 LOGDIR  = $(BUILD)/logs/$(VARIANT)-$(FLAVOUR)-$(shell date +%Y%m%d-%H%M%S)
 KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --initrd $(INITRD) \
-	  --swap --logdir $(LOGDIR)
+	  --swap --dimm-mb 256 --logdir $(LOGDIR)
 
 .PHONY: deps kernel userspace initramfs test stress run shell bench clean
 

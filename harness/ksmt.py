@@ -57,6 +57,12 @@ def qemu_cmd(a, append, swap):
         cmd += ["-icount", "shift=1,sleep=off"]
     if swap:
         cmd += ["-drive", "file=%s,format=raw,if=virtio" % swap]
+    if a.dimm_mb:
+        # A cold-plugged DIMM on node 1: Linux finds it through ACPI memory
+        # hotplug and adds its blocks offline (memhp_default_state), so only a
+        # test that onlines them (ksm_mm_tests hot_remove) ever uses it.
+        cmd += ["-object", "memory-backend-ram,id=hp0,size=%dM" % a.dimm_mb,
+                "-device", "pc-dimm,id=dimm0,memdev=hp0,node=1"]
     if a.gdb:
         cmd += ["-s"]
     cmd += a.qemu_extra.split() if a.qemu_extra else []
@@ -304,6 +310,8 @@ def main():
     p.add_argument("--swap", action="store_true", help="attach a swap disk")
     p.add_argument("--swap-mb", type=int, default=512)
     p.add_argument("--node-mb", type=int, default=1024)
+    p.add_argument("--dimm-mb", type=int, default=0,
+                   help="cold-plug a hot-removable DIMM of this size on node 1")
     p.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"))
     p.add_argument("--icount", action="store_true",
                    help="-icount shift=1,sleep=off: guest time follows instructions")

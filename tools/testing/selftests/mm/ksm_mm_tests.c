@@ -105,7 +105,7 @@
 #define CG_ROOT			"/sys/fs/cgroup"
 
 #define MAX_SLOTS		12
-#define MAX_PAGES		2560
+#define MAX_PAGES		3072
 #define SCAN_PAGES		10000
 #define DEFAULT_TIMEOUT		180
 #define DEFAULT_DURATION	60
@@ -2343,6 +2343,7 @@ static struct cleanup {
 	bool subtree_added;
 	int block;		/* memory block taken offline/online, or -1 */
 	bool block_was_movable;
+	bool block_was_offline;	/* a hot-plugged block we onlined */
 } *g_clean;
 
 static void block_path(char *buf, size_t len, int blk, const char *file)
@@ -2483,6 +2484,12 @@ static void block_cleanup(void)
 
 	if (blk < 0)
 		return;
+	if (g_clean->block_was_offline) {
+		if (block_online(blk) && block_set(blk, "offline", 60))
+			out("# cannot offline hot-plugged memory block %d again", blk);
+		g_clean->block = -1;
+		return;
+	}
 	if (block_online(blk) && !g_clean->block_was_movable)
 		block_set(blk, "offline", 30);
 	if (!block_online(blk) &&
@@ -2715,10 +2722,17 @@ static long ksm_swapped(int k)
  */
 static bool swap_out_all(int nw, const char *what, struct vmev *before)
 {
-	long per[MAX_SLOTS], ksm[MAX_SLOTS], n = 0, slots = 0, swapcur;
+	long per[MAX_SLOTS], ksm[MAX_SLOTS], n = 0, slots = 0, slots0, cached0, swapcur;
 	int k, round, short_of;
 	struct vmev v;
 
+	/*
+	 * Slots that exist already need no write: those of swap entries, and
+	 * those of pages swapped in by a read, which keep their slot in the
+	 * swap cache while they stay clean.
+	 */
+	check_swap_entries(&slots0, per);
+	cached0 = read_key("/proc/meminfo", "SwapCached") * 1024 / page_size;
 	for (round = 1; round <= 8; round++) {
 		lru_drain_all();
 		if (!cg_reclaim())
@@ -2748,9 +2762,12 @@ static bool swap_out_all(int nw, const char *what, struct vmev *before)
 	}
 	expect_true("memory.swap.current > 0", swapcur > 0);
 	vmev_read(&v);
-	if (before->pswpout >= 0)
-		expect_true("pswpout grew by at least the slots written",
-			    v.pswpout - before->pswpout >= slots);
+	if (before->pswpout >= 0) {
+		diag("pswpout +%ld for %ld slots (%ld in swap entries and %ld swap cache pages before)",
+		     v.pswpout - before->pswpout, slots, slots0, cached0);
+		expect_true("pswpout grew by at least the slots that are new",
+			    v.pswpout - before->pswpout >= slots - slots0 - cached0);
+	}
 	return n > 0;
 }
 
@@ -2885,6 +2902,95 @@ static enum result test_reclaim_swap(void)
 		return RES_FAIL;
 	expect_eq("pages_shared after MADV_PAGEOUT", ksm_get("pages_shared"), shared);
 	if (!lone_pageout(RS_WORKERS, 0, RS_LONE) || !verify_all("at the end"))
+		return RES_FAIL;
+	return RES_PASS;
+}
+
+static long corrupted_kb(void);
+
+#define SC_PAGES	128
+#define SC_POISON	5	/* page worker 0 poisons after its swap-in */
+
+/*
+ * Swap-in of a page that another process brought in first.  Two workers
+ * share SC_PAGES KSM pages; everything goes to swap, and the swap cache is
+ * emptied, so the KSM folios are gone.  Worker 0 reads its pages back: new
+ * folios, in the swap cache, now anonymous pages of worker 0.  When worker
+ * 1 reads the same swap entries, it finds those folios under an anon_vma it
+ * cannot use: ksm_might_need_to_copy() must give it copies, counted in
+ * ksm_swpin_copy, one per page that did not share worker 0's frame.  One
+ * of worker 0's swapped-in pages is hardware-poisoned before worker 1's
+ * reads: both must still read the right contents.
+ */
+static enum result test_swpin_copy(void)
+{
+	struct std_opts o = {
+		.workers = 2, .pages = SC_PAGES, .common = SC_PAGES, .cgroup = true,
+	};
+	long cached = -1, last, copied = 0, i, kb0, sig0, r;
+	struct vmev v0, v1;
+	int round;
+
+	if (!have_swap() || !cg_create())
+		return RES_SKIP;
+	if (!std_start(&o))
+		return RES_FAIL;
+	ksm_set("run", 0);
+	/* reclaim writes the pages out, a later pass frees their swap cache */
+	for (round = 1; round <= 10; round++) {
+		lru_drain_all();
+		if (!cg_reclaim())
+			return RES_FAIL;
+		last = cached;
+		cached = read_key("/proc/meminfo", "SwapCached");
+		diag("  round %d: memory.current %ld anon %ld active_anon %ld swap.current %ld", round,
+		     cg_long("memory.current"), cg_key("memory.stat", "anon"),
+		     cg_key("memory.stat", "active_anon"), cg_long("memory.swap.current"));
+		if (count_pm(0, 0, SC_PAGES, PM_SWAP) == SC_PAGES &&
+		    count_pm(1, 0, SC_PAGES, PM_SWAP) == SC_PAGES && (cached == 0 || cached == last))
+			break;
+		sleep_ms(100);
+	}
+	diag("after %d memory.reclaim: %ld and %ld pages in swap, SwapCached %ld kB", round,
+	     count_pm(0, 0, SC_PAGES, PM_SWAP), count_pm(1, 0, SC_PAGES, PM_SWAP), cached);
+	if (!expect_eq("worker 0's pages in swap", count_pm(0, 0, SC_PAGES, PM_SWAP), SC_PAGES) ||
+	    !expect_eq("worker 1's pages in swap", count_pm(1, 0, SC_PAGES, PM_SWAP), SC_PAGES))
+		return RES_FAIL;
+	vmev_read(&v0);
+	if (!wdo(0, OP_VERIFY, 0, SC_PAGES, 0, 0, "worker 0's swap-in"))
+		return RES_FAIL;
+	/*
+	 * Poison one of them: memory failure unmaps a swap cache page to its
+	 * swap entry (no poison marker) and drops it from the swap cache, so
+	 * both workers read the page from swap again, intact, without SIGBUS.
+	 */
+	kb0 = corrupted_kb();
+	sig0 = g_slot[0].shm->sigbus + g_slot[1].shm->sigbus;
+	r = wcall(0, OP_INJECT, SC_POISON, MADV_HWPOISON, 0, 0);
+	if (r)
+		diag("MADV_HWPOISON: %s: the poison step skipped", strerror(-r));
+	else
+		expect_eq("worker 0's poisoned page back in swap",
+			  count_pm(0, SC_POISON, SC_POISON + 1, PM_SWAP), 1);
+	if (!wdo(0, OP_VERIFY, 0, SC_PAGES, 0, 0, "worker 0 after the poison") ||
+	    !wdo(1, OP_VERIFY, 0, SC_PAGES, 0, 0, "worker 1's swap-in"))
+		return RES_FAIL;
+	vmev_read(&v1);
+	if (!r && kb0 >= 0)
+		expect_eq("HardwareCorrupted (kB)", corrupted_kb() - kb0, page_size / 1024);
+	expect_eq("SIGBUS", g_slot[0].shm->sigbus + g_slot[1].shm->sigbus - sig0, 0);
+	if (slot_pagemap(g_slot[0].shm, g_pm[0]) || slot_pagemap(g_slot[1].shm, g_pm[1]))
+		return RES_FAIL;
+	for (i = 0; i < SC_PAGES; i++)
+		copied += (g_pm[0][i] & PM_PRESENT) &&
+			  (g_pm[1][i] & PM_PFN_MASK) != (g_pm[0][i] & PM_PFN_MASK);
+	diag("worker 1: %ld of %d pages on a frame of its own; ksm_swpin_copy +%ld", copied,
+	     SC_PAGES, v0.swpin_copy >= 0 ? v1.swpin_copy - v0.swpin_copy : -1);
+	expect_true("worker 1 got copies", copied > 0);
+	if (v0.swpin_copy >= 0)
+		expect_eq("ksm_swpin_copy counts worker 1's copies", v1.swpin_copy - v0.swpin_copy,
+			  copied);
+	if (!verify_all("after both swap-ins") || !settle("merged again after the copies"))
 		return RES_FAIL;
 	return RES_PASS;
 }
@@ -3442,6 +3548,83 @@ static bool thp_zero(void)
 	return settle("zero pages unmapped");
 }
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
+#define KC_UNIQUE	16	/* written pages, so the range is not read-only */
+
+/*
+ * khugepaged's copy path, through MADV_COLLAPSE: a 2 MiB range of small pages
+ * whose zero-filled ones ksmd turned into zero page mappings is collapsed into
+ * a THP while ksmd is stopped.  Each KSM zero page pte it drops must leave
+ * ksm_zero_pages (global and the process's) exactly, and nothing changes in
+ * the range's contents.  With ksmd running again the THP is split and the
+ * zeroes mapped to the zero page once more.
+ */
+static bool thp_collapse_zero(void)
+{
+	long base = g_slot[0].shm->npages, i, z, r = 0;
+	struct pstat a, b;
+	long ga, gb;
+	int tries;
+
+	if (wcall(0, OP_MAP, THP_NR, 1, -1, 0) != base) {
+		fail("worker 0: cannot map %d pages", THP_NR);
+		return false;
+	}
+	/* small pages: one per fault, none of them from a THP */
+	if (!wdo(0, OP_MADVISE, base, base + THP_NR, MADV_NOHUGEPAGE, 0, "NOHUGEPAGE"))
+		return false;
+	for (i = 0; i < THP_NR; i++)
+		g_slot[0].shm->seed[base + i] = i < KC_UNIQUE ? fresh_seed() : SEED_ZEROS;
+	if (!wdo(0, OP_FILL, base, base + THP_NR, 0, 0, "fill") ||
+	    !wdo(0, OP_MADVISE, base, base + THP_NR, MADV_MERGEABLE, 0, "MADV_MERGEABLE") ||
+	    !settle("small zero pages of a 2 MiB range merged"))
+		return false;
+	z = zero_mapped(0, base, base + THP_NR);
+	expect_eq("zero page mappings in the range", z, THP_NR - KC_UNIQUE);
+	if (!ksm_set("run", 0))
+		return false;
+	if (read_pid_stat(g_slot[0].shm->pid, &a) || a.zero < 0) {
+		diag("no ksm_zero_pages in /proc/<pid>/ksm_stat: collapse step skipped");
+		return ksm_set("run", 1);
+	}
+	ga = ksm_get("ksm_zero_pages");
+	if (!wdo(0, OP_MADVISE, base, base + THP_NR, MADV_HUGEPAGE, 0, "MADV_HUGEPAGE"))
+		return false;
+	for (tries = 0; tries < 10; tries++) {
+		r = wcall(0, OP_MADVISE, base, base + THP_NR, MADV_COLLAPSE, 0);
+		if (r != -EAGAIN && r != -EBUSY && r != -ENOMEM)
+			break;
+		sleep_ms(100);
+	}
+	if (r) {
+		fail("MADV_COLLAPSE of the range: %s", strerror(-r));
+		return false;
+	}
+	gb = ksm_get("ksm_zero_pages");
+	if (read_pid_stat(g_slot[0].shm->pid, &b)) {
+		fail("cannot read /proc/%d/ksm_stat", g_slot[0].shm->pid);
+		return false;
+	}
+	diag("MADV_COLLAPSE: ksm_zero_pages %ld -> %ld, the process's %ld -> %ld",
+	     ga, gb, a.zero, b.zero);
+	expect_eq("range pages in a THP after MADV_COLLAPSE", thp_pages(0, base, base + THP_NR),
+		  THP_NR);
+	expect_eq("zero page mappings left in the range", zero_mapped(0, base, base + THP_NR), 0);
+	expect_eq("ksm_zero_pages dropped by the collapse", ga - gb, z);
+	expect_eq("the process's ksm_zero_pages dropped by the collapse", a.zero - b.zero, z);
+	if (!verify_all("after MADV_COLLAPSE"))
+		return false;
+	/* a later split may map the zeroes to the zero page without KSM */
+	for (i = KC_UNIQUE; i < THP_NR; i++)
+		g_slot[0].shm->flags[base + i] |= PF_THPZERO;
+	return wdo(0, OP_MADVISE, base, base + THP_NR, MADV_NOHUGEPAGE, 0, "NOHUGEPAGE") &&
+	       ksm_set("run", 1) && settle("collapsed range split and merged again") &&
+	       wdo(0, OP_MUNMAP, base, base + THP_NR, 0, 0, "munmap") &&
+	       settle("collapsed range unmapped");
+}
+
 static enum result test_thp(void)
 {
 	struct vmev a, b;
@@ -3478,7 +3661,8 @@ static enum result test_thp(void)
 	vmev_read(&b);
 	if (a.cow_ksm >= 0)
 		expect_eq("cow_ksm after writing 8 merged subpages", b.cow_ksm - a.cow_ksm, 8);
-	if (!settle("8 subpages written") || !thp_zero() || !verify_all("at the end"))
+	if (!settle("8 subpages written") || !thp_zero() || !thp_collapse_zero() ||
+	    !verify_all("at the end"))
 		return RES_FAIL;
 	return RES_PASS;
 }
@@ -3691,13 +3875,33 @@ static int node_blocks(int node, int *blk, int max)
 	return n;
 }
 
-/* Takes a block of @node offline and brings it back as ZONE_MOVABLE. */
-static int make_movable_block(int node)
+/*
+ * A ZONE_MOVABLE block of @node: a block of a hot-plugged DIMM that is still
+ * offline (the harness cold-plugs one on node 1), onlined as ZONE_MOVABLE;
+ * failing that, a boot memory block taken offline and brought back movable.
+ * Sets *@hotplugged to say which.
+ */
+static int make_movable_block(int node, bool *hotplugged)
 {
 	int blk[64], n, i, err, tries = 0;
 	char path[128], zones[64];
 
 	n = node_blocks(node, blk, ARRAY_SIZE(blk));
+	*hotplugged = false;
+	for (i = 0; i < n; i++) {
+		if (block_online(blk[i]))
+			continue;
+		err = block_set(blk[i], "online_movable", 30);
+		if (err) {
+			diag("offline memory block %d: online_movable: %s", blk[i],
+			     strerror(-err));
+			continue;
+		}
+		g_clean->block = blk[i];
+		g_clean->block_was_offline = true;
+		*hotplugged = true;
+		return blk[i];
+	}
 	for (i = 0; i < n && tries < 8; i++) {
 		if (!block_online(blk[i]))
 			continue;
@@ -3712,6 +3916,7 @@ static int make_movable_block(int node)
 			continue;
 		}
 		g_clean->block = blk[i];
+		g_clean->block_was_offline = false;
 		g_clean->block_was_movable = !!strstr(zones, "Movable");
 		err = block_set(blk[i], "online_movable", 20);
 		if (err) {
@@ -3788,6 +3993,8 @@ static enum result test_hot_remove(void)
 	unsigned long bsize;
 	char buf[64];
 	int blk, node = nr_memory_nodes() > 1 ? 1 : -1, err;
+	bool hotplugged;
+	double t;
 	long in, i;
 
 	if (read_text(MEM_DIR "block_size_bytes", buf, sizeof(buf)) < 0) {
@@ -3796,12 +4003,13 @@ static enum result test_hot_remove(void)
 	}
 	bsize = strtoul(buf, NULL, 16);
 	g_block_pages = bsize / page_size;
-	blk = make_movable_block(node);
+	blk = make_movable_block(node, &hotplugged);
 	if (blk < 0) {
 		skip("no memory block could be taken offline in this machine");
 		return RES_SKIP;
 	}
-	diag("memory block %d (%lu MiB) is ZONE_MOVABLE now", blk, bsize >> 20);
+	diag("memory block %d (%lu MiB, %s) is ZONE_MOVABLE now", blk, bsize >> 20,
+	     hotplugged ? "hot-plugged DIMM" : "boot memory");
 	/* new anonymous memory of the node comes from ZONE_MOVABLE first */
 	if (node >= 0) {
 		o.node_mode = MPOL_BIND;
@@ -3819,13 +4027,16 @@ static enum result test_hot_remove(void)
 			return RES_SKIP;
 		}
 		g_clean->block = blk;
+		g_clean->block_was_offline = false;
 		g_clean->block_was_movable = false;
 	} else {
+		t = now();
 		err = offline_with_retries(blk);
 		if (err) {
 			fail("offlining block %d: %s", blk, strerror(-err));
 			return RES_FAIL;
 		}
+		diag("block %d offline in %.2f s with ksmd running", blk, now() - t);
 	}
 	expect_eq("workers' pages left in the offline block",
 		  frames_in_block(HR_WORKERS, 0, HR_PAGES, blk), 0);
@@ -4775,6 +4986,7 @@ struct ksm_test {
 static const struct ksm_test tests[] = {
 	{ "reclaim_swap", test_reclaim_swap, false },
 	{ "mremap_swap", test_mremap_swap, false },
+	{ "swpin_copy", test_swpin_copy, false },
 	{ "migrate", test_migrate, false },
 	{ "migrate_pernode", test_migrate_pernode, false },
 	{ "migrate_busy", test_migrate_busy, false },
