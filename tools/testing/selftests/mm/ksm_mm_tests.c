@@ -34,10 +34,11 @@
  * process group with a time limit; KSM knobs, THP modes, sysctls, cgroups
  * and memory blocks the tests change are restored after each test.
  *
- * Usage: ksm_mm_tests [-t seconds] [-d seconds] [-k] [-l] [test ...]
+ * Usage: ksm_mm_tests [-t seconds] [-d seconds] [-r times] [-k] [-l] [test ...]
  *   -t  time limit of each test (default 180; stress gets -d on top)
  *   -d  duration of the stress test's random phase (default 60)
  *   -k  exit with 4 (kselftest's "skipped") when every test skipped
+ *   -r  run the selected tests this many times (hunting flaky failures)
  *   -l  list the tests
  * Needs root, CONFIG_KSM and CONFIG_PROC_PAGE_MONITOR; tests skip (with the
  * reason) what the kernel or the machine lacks.
@@ -211,6 +212,7 @@ static int g_failed;
 static long g_checks;
 static int g_timeout = DEFAULT_TIMEOUT;
 static int g_duration = DEFAULT_DURATION;
+static int g_repeat = 1;		/* -r */
 static bool g_skip_code;		/* -k: exit 4 if every test skipped */
 static char *g_skip_reason;		/* shared with the driver */
 static struct slot_shm *g_self;		/* worker side: own slot */
@@ -5153,6 +5155,7 @@ static void print_usage(const char *prog)
 		"  -t  time limit of each test (default %d)\n"
 		"  -d  duration of the stress test's random phase (default %d)\n"
 		"  -k  exit with 4 when every test skipped\n"
+		"  -r  run the selected tests this many times (default 1)\n"
 		"tests:", prog, DEFAULT_TIMEOUT, DEFAULT_DURATION);
 	for (i = 0; i < NR_TESTS; i++)
 		fprintf(stderr, " %s", tests[i].name);
@@ -5183,8 +5186,11 @@ static int parse_args(int argc, char **argv, bool *selected)
 	int opt, i;
 	size_t k;
 
-	while ((opt = getopt(argc, argv, "t:d:klh")) != -1) {
+	while ((opt = getopt(argc, argv, "t:d:r:klh")) != -1) {
 		switch (opt) {
+		case 'r':
+			g_repeat = atoi(optarg);
+			break;
 		case 'k':
 			g_skip_code = true;
 			break;
@@ -5203,7 +5209,7 @@ static int parse_args(int argc, char **argv, bool *selected)
 			return -1;
 		}
 	}
-	if (g_timeout < 20 || g_duration < 1) {
+	if (g_timeout < 20 || g_duration < 1 || g_repeat < 1) {
 		print_usage(argv[0]);
 		return -1;
 	}
@@ -5223,13 +5229,13 @@ static int parse_args(int argc, char **argv, bool *selected)
 			selected[k] = true;
 		i += selected[k];
 	}
-	return i;
+	return i * g_repeat;
 }
 
 int main(int argc, char **argv)
 {
 	bool selected[NR_TESTS] = { false };
-	int i, nr, failed = 0, skipped = 0;
+	int i, nr, rep, failed = 0, skipped = 0;
 	enum result r;
 	const char *why;
 	double t0 = now();
@@ -5261,12 +5267,14 @@ int main(int argc, char **argv)
 	g_have_vmstat = vm_event("pswpout") >= 0;
 	if (!g_have_vmstat)
 		diag("no vm event counters (CONFIG_VM_EVENT_COUNTERS): pswp*, cow_ksm unchecked");
-	for (k = 0, i = 1; k < NR_TESTS; k++) {
-		if (!selected[k])
-			continue;
-		r = run_test(&tests[k], i++);
-		failed += r == RES_FAIL;
-		skipped += r == RES_SKIP;
+	for (rep = 0, i = 1; rep < g_repeat; rep++) {
+		for (k = 0; k < NR_TESTS; k++) {
+			if (!selected[k])
+				continue;
+			r = run_test(&tests[k], i++);
+			failed += r == RES_FAIL;
+			skipped += r == RES_SKIP;
+		}
 	}
 	if (!settings_restore())
 		failed++;
