@@ -4380,6 +4380,79 @@ static enum result test_lazyfree_merge(void)
  * ksmd must finish full scans while processes fork and exit all the time:
  * a scan that also takes in the mms created during it may never end.
  */
+/* Waits up to @secs for pages_shared, pages_sharing and the chain counts. */
+static bool wait_counts(long shared, long sharing, long chains, long dups, int secs)
+{
+	double end = now() + secs;
+
+	if (!ksmd_go())
+		return false;
+	do {
+		if (ksm_get("pages_shared") == shared && ksm_get("pages_sharing") == sharing &&
+		    ksm_get("stable_node_chains") == chains &&
+		    ksm_get("stable_node_dups") == dups)
+			return true;
+		sleep_ms(20);
+	} while (now() < end);
+	fail("after %d s: pages_shared %ld pages_sharing %ld stable_node_chains %ld stable_node_dups %ld, expected %ld %ld %ld %ld",
+	     secs, ksm_get("pages_shared"), ksm_get("pages_sharing"),
+	     ksm_get("stable_node_chains"), ksm_get("stable_node_dups"),
+	     shared, sharing, chains, dups);
+	return false;
+}
+
+#define DR_PAGES	4
+
+/*
+ * Duplicate KSM pages of one content come together again once they fit in
+ * one: with max_page_sharing=2, four identical pages make two KSM pages of
+ * one chain. A write to one mapping of each leaves each with a single
+ * mapping; ksmd must then move one to the other, which frees a KSM page
+ * and ends the chain. (A lookup that cannot pin a KSM page for a moment,
+ * under reclaim or migration, makes such duplicates too.)
+ */
+static enum result test_dup_regroup(void)
+{
+	unsigned long long pfn[DR_PAGES], left[2] = { 0, 0 };
+	long i, n, x = -1, y = -1;
+
+	if (!ksm_has("stable_node_chains") || !ksm_set("max_page_sharing", 2))
+		return RES_FAIL;
+	if (!workers_start(1, 0))
+		return RES_FAIL;
+	if (wcall(0, OP_MAP, DR_PAGES, 0, -1, 0) != 0) {
+		fail("cannot map %d pages", DR_PAGES);
+		return RES_FAIL;
+	}
+	for (i = 0; i < DR_PAGES; i++)
+		g_slot[0].shm->seed[i] = make_seed(9, 1);
+	if (!wdo(0, OP_FILL, 0, DR_PAGES, 0, 0, "fill") ||
+	    !wdo(0, OP_MADVISE, 0, DR_PAGES, MADV_MERGEABLE, 0, "MADV_MERGEABLE") ||
+	    !wait_counts(2, 2, 1, 2, 60))
+		return RES_FAIL;
+	for (i = 0; i < DR_PAGES; i++) {
+		pfn[i] = page_pfn(0, i);
+		if (x < 0)
+			x = i;
+		else if (pfn[i] != pfn[x] && y < 0)
+			y = i;
+	}
+	diag("two KSM pages of one content: frames %#llx and %#llx", pfn[x], pfn[y]);
+	if (y < 0) {
+		fail("the four pages are not on two frames");
+		return RES_FAIL;
+	}
+	if (!rewrite(0, x, x + 1) || !rewrite(0, y, y + 1) ||
+	    !wait_counts(1, 1, 0, 0, 60) || !verify_all("after the chain ended"))
+		return RES_FAIL;
+	/* the two pages not written: one frame, KSM's */
+	for (i = 0, n = 0; i < DR_PAGES; i++)
+		if (i != x && i != y)
+			left[n++] = page_pfn(0, i);
+	expect_true("the two unwritten pages share one frame", left[0] && left[0] == left[1]);
+	return RES_PASS;
+}
+
 static enum result test_fork_churn(void)
 {
 	struct std_opts o = { .workers = 4, .pages = 256, .common = 128, .dups = 32 };
@@ -5000,6 +5073,7 @@ static const struct ksm_test tests[] = {
 	{ "lazyfree_merge", test_lazyfree_merge, false },
 	{ "fork_churn", test_fork_churn, false },
 	{ "rmap", test_rmap, false },
+	{ "dup_regroup", test_dup_regroup, false },
 	{ "stress", test_stress, true },
 };
 
