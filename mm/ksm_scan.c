@@ -258,7 +258,7 @@ static struct ksm_item *ksm_scan_merged(struct ksm_scan_batch *batch,
 	/* A mapping that should move to its group's leader is looked at. */
 	if (item && ksm_item_state(item) == KSM_ITEM_MERGED &&
 	    item->node == folio_ksm_node(folio) &&
-	    !ksm_group_target(item->node))
+	    !(ksm_stats.chains && ksm_group_target(item->node)))
 		return item;
 	return NULL;
 }
