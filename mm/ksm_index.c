@@ -419,44 +419,6 @@ static struct folio *ksm_index_stable_cmp(struct ksm_stable_node *node,
 	return NULL;
 }
 
-/* How far ksm_group_target() looks for the leader of a node's group. */
-#define KSM_GROUP_LEADER_STEPS	8
-
-/**
- * ksm_group_target - where a mapping of a group member belongs
- * @node: the node of a merged mapping.
- *
- * A group needs more than one node only while its leader is full. But a
- * lookup that cannot pin a KSM page for a moment (reclaim or migration has
- * frozen its reference count) lets two pages of the same content merge into
- * a new KSM page, which joins the group with the leader still far from full.
- * Left alone, such a group would keep both pages for good; instead, ksmd
- * moves the mappings of the other members to the leader while it has room
- * (the others retire when their last mapping goes), see ksm_merge_move().
- * The leader is looked for a few steps along the group list only: a long
- * group is one whose leader is full.
- *
- * Return: the leader of @node's group if @node is another member of it and
- * the leader has room, else NULL.
- */
-struct ksm_stable_node *ksm_group_target(struct ksm_stable_node *node)
-{
-	struct ksm_stable_node *leader;
-	unsigned int steps = KSM_GROUP_LEADER_STEPS;
-
-	lockdep_assert_held(&ksm_lock);
-	if (!ksm_stats.chains || list_empty(&node->group) ||
-	    !hlist_unhashed(&node->hnode))
-		return NULL;
-	list_for_each_entry(leader, &node->group, group) {
-		if (!hlist_unhashed(&leader->hnode))
-			return ksm_node_has_room(leader) ? leader : NULL;
-		if (!--steps)
-			break;
-	}
-	return NULL;
-}
-
 /* Within a group of identical pages, find a node that has room. */
 static struct ksm_stable_node *ksm_group_pick(struct ksm_stable_node *leader,
 					      struct folio **kfolio)

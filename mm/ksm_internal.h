@@ -369,7 +369,6 @@ void ksm_node_free(struct ksm_stable_node *node);
 int ksm_node_add_map(struct ksm_stable_node *node, struct ksm_item *item);
 void ksm_node_del_map(struct ksm_stable_node *node, struct ksm_item *item);
 bool ksm_node_has_room(const struct ksm_stable_node *node);
-struct ksm_stable_node *ksm_group_target(struct ksm_stable_node *node);
 int ksm_node_reserve(struct ksm_stable_node *node);
 void ksm_node_retire(struct ksm_stable_node *node, struct folio *kfolio);
 struct ksm_stable_node *ksm_index_stable_find(struct ksm_index_key key,
@@ -399,9 +398,6 @@ struct folio *ksm_merge_get_folio(struct ksm_mm *slot, unsigned long addr,
 int ksm_merge_into_node(struct ksm_item *item, unsigned long addr,
 			struct page *page, struct ksm_stable_node *node,
 			struct folio *kfolio);
-int ksm_merge_move(struct ksm_item *item, unsigned long addr,
-		   struct page *page, struct ksm_stable_node *node,
-		   struct folio *kfolio);
 int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 		   struct page *page, struct ksm_item *other,
 		   struct page *opage);

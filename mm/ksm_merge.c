@@ -430,66 +430,6 @@ static int ksm_merge_make_ksm(struct ksm_item *item, unsigned long addr,
 	return err;
 }
 
-/**
- * ksm_merge_move - map another KSM page of the same content instead
- * @item: a merged item, of a member of a group.
- * @addr: where @page is mapped.
- * @page: the KSM page of @item's node, with a reference on its folio.
- * @node: the node to move the mapping to (the group's leader).
- * @kfolio: the KSM folio of @node, with a reference held.
- *
- * The two pages are compared in full under both folio locks, as for any
- * merge. A node left without mappings retires.
- *
- * Return: 0 if @item now maps the KSM page of @node, else an error and
- * nothing changed.
- */
-int ksm_merge_move(struct ksm_item *item, unsigned long addr,
-		   struct page *page, struct ksm_stable_node *node,
-		   struct folio *kfolio)
-{
-	struct ksm_stable_node *old = item->node;
-	struct anon_vma *anon_vma = item->anon_vma;
-	struct folio *folio = page_folio(page);
-	struct ksm_mm *slot = item->owner;
-	struct vm_area_struct *vma;
-	pte_t orig;
-	int err = -EFAULT;
-
-	lockdep_assert_held(&ksm_lock);
-	mmap_read_lock(slot->mm);
-	vma = ksm_merge_find_vma(slot, addr);
-	if (!vma)
-		goto unlock_mm;
-	err = -EAGAIN;
-	if (!folio_trylock(folio))
-		goto unlock_mm;
-	if (folio_ksm_node(folio) != old || !folio_trylock(kfolio))
-		goto unlock_folio;
-	/* A KSM page's pte is read-only and clean already: this only reads it. */
-	err = ksm_merge_wrprotect(vma, page, addr, &orig);
-	if (!err)
-		err = ksm_node_reserve(node);
-	if (!err)
-		err = ksm_merge_replace_checked(vma, page, kfolio, node, addr,
-						orig);
-	if (!err) {
-		ksm_node_del_map(old, item);
-		slot->mm->ksm_merging_pages--;
-		ksm_merge_link(item, vma, addr, node);
-		put_anon_vma(anon_vma);
-		ksm_node_retire(old, folio);
-	}
-	folio_unlock(kfolio);
-unlock_folio:
-	folio_unlock(folio);
-unlock_mm:
-	mmap_read_unlock(slot->mm);
-	trace_ksm_merge_with_ksm_page(kfolio, folio_pfn(kfolio), item,
-				      slot->mm, err);
-	return err;
-}
-
 /* The second half of a pair failed: give the first its own page back. */
 static void ksm_merge_undo(struct ksm_item *item, unsigned long addr)
 {

@@ -255,10 +255,8 @@ static struct ksm_item *ksm_scan_merged(struct ksm_scan_batch *batch,
 		return NULL;
 	/* The page table map holds the RCU read lock the cursor needs. */
 	item = ksm_scan_item_at(&batch->xas, &batch->xas_idx, idx);
-	/* A mapping that should move to its group's leader is looked at. */
 	if (item && ksm_item_state(item) == KSM_ITEM_MERGED &&
-	    item->node == folio_ksm_node(folio) &&
-	    !(ksm_stats.chains && ksm_group_target(item->node)))
+	    item->node == folio_ksm_node(folio))
 		return item;
 	return NULL;
 }
@@ -500,22 +498,6 @@ static void ksm_scan_try_unstable(struct ksm_item *item, unsigned long addr,
 	folio_put(page_folio(opage));
 }
 
-/* Move a merged mapping of a group member to the leader, if it has room. */
-static void ksm_scan_regroup(struct ksm_item *item, unsigned long addr,
-			     struct page *page)
-{
-	struct ksm_stable_node *leader = ksm_group_target(item->node);
-	struct folio *kfolio;
-
-	if (!leader)
-		return;
-	kfolio = ksm_node_get_folio(leader);
-	if (IS_ERR_OR_NULL(kfolio))
-		return;
-	ksm_merge_move(item, addr, page, leader, kfolio);
-	folio_put(kfolio);
-}
-
 /* Decide what to do with one page and its item. */
 static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
 			  unsigned long addr, struct page *page)
@@ -523,10 +505,8 @@ static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
 	struct folio *folio = page_folio(page);
 	struct ksm_index_key key;
 
-	if (!ksm_scan_release(item, addr, folio)) {
-		ksm_scan_regroup(item, addr, page);
+	if (!ksm_scan_release(item, addr, folio))
 		return;
-	}
 	if (folio_test_ksm(folio)) {
 		ksm_merge_adopt(item, addr, folio);
 		return;

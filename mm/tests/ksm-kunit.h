@@ -255,15 +255,6 @@ static void ksm_test_chain(struct kunit *test)
 	ksm_index_stable_insert(b, fb);
 	KUNIT_EXPECT_EQ(test, ksm_stats.chains, chains + 1);
 	KUNIT_EXPECT_EQ(test, ksm_stats.dups, dups + 2);
-
-	/* A member's mappings move to the leader only while it has room. */
-	KUNIT_EXPECT_PTR_EQ(test, ksm_group_target(a), NULL);
-	KUNIT_EXPECT_PTR_EQ(test, ksm_group_target(b), NULL);
-	WRITE_ONCE(ksm_tun.max_page_sharing, 2);
-	KUNIT_EXPECT_PTR_EQ(test, ksm_group_target(b), a);
-	KUNIT_EXPECT_PTR_EQ(test, ksm_group_target(a), NULL);
-	WRITE_ONCE(ksm_tun.max_page_sharing, 1);
-
 	found = ksm_index_stable_find(key, folio_page(fa, 0), &got);
 	KUNIT_EXPECT_PTR_EQ(test, found, b);
 	if (got)
