@@ -24,7 +24,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # One boot per group (name, KSMT_ARGS). w1 also yields meta, w4 and w7.
 GROUPS = [("w5", "w5"), ("w1", "w1"), ("w2", "w2"), ("w3", "w3"), ("w6", "w6"),
-          ("dflt", "dflt")]
+          ("dflt", "dflt"), ("fam", "wfh wft wfs"), ("scale", "wscale")]
+# Groups that need more guest memory than --node-mb: MiB per NUMA node.
+NODE_MB = {"scale": 3584}
 
 # Rows of the table: (label, unit, workload, metric, factor, target).
 # target: ("ratio", x): ours/base <= x; ("abs_lt", x): ours < x;
@@ -44,6 +46,20 @@ ROWS = [
     ("W6 volatile 2x64MiB: cow_ksm (merge then COW break)", "/s", "w6", "cow_ksm_per_s", 1,
      ("no_worse",)),
     ("W7 unmerge after W1: echo 2 > run", "s", "w7", "unmerge_s", 1, ("ratio", 1.0)),
+    ("WFH header family 2x64MiB: time to full merge", "s", "wfh", "time_s", 1, ("ratio", 1.0)),
+    ("WFH header family: full scans to full merge", "", "wfh", "full_scans", 1, None),
+    ("WFT tail family 2x64MiB: time to full merge", "s", "wft", "time_s", 1, ("ratio", 1.0)),
+    ("WFT tail family: full scans to full merge", "", "wft", "full_scans", 1, None),
+    ("WFS spread-word family 2x64MiB: time to full merge", "s", "wfs", "time_s", 1,
+     ("ratio", 1.0)),
+    ("WFS spread-word family: full scans to full merge", "", "wfs", "full_scans", 1, None),
+    ("Scale: unique, 2^15 pages tracked: ksmd CPU per page", "us", "wscale",
+     "cpu_per_page_us_2e15", 1, None),
+    ("Scale: 2^17 pages tracked", "us", "wscale", "cpu_per_page_us_2e17", 1, None),
+    ("Scale: 2^19 pages tracked", "us", "wscale", "cpu_per_page_us_2e19", 1, None),
+    ("Scale: 2^20 pages tracked", "us", "wscale", "cpu_per_page_us_2e20", 1, None),
+    ("Scale: CPU per page at 2^20 / at 2^15", "x", "wscale", "ratio_2e20_2e15", 1,
+     ("abs_le", 1.25)),
     ("Metadata, W1 converged: KSM slab", "B/page", "w1", "meta_slab_bytes_per_page", 1,
      ("abs_le", 32)),
     ("Metadata, W2 converged: KSM slab", "B/page", "w2", "meta_slab_bytes_per_page", 1,
@@ -64,7 +80,7 @@ def run_boot(a, kname, kernel, group, args):
     cmd = [sys.executable, os.path.join(HERE, "ksmt.py"), "boot", "--mode", "bench",
            "--variant", "pristine" if kname == "base" else "ours",
            "--kernel", kernel, "--initrd", a.initrd, "--args=" + wargs, "--icount",
-           "--node-mb", str(a.node_mb), "--append", "slab_nomerge",
+           "--node-mb", str(NODE_MB.get(group, a.node_mb)), "--append", "slab_nomerge",
            "--logdir", logdir, "--timeout", str(a.timeout)]
     start = time.time()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -191,7 +207,7 @@ def main():
                    help="boots run at the same time (icount keeps guest time exact)")
     p.add_argument("--node-mb", type=int, default=1280)
     p.add_argument("--timeout", type=int, default=3600, help="wall seconds per boot")
-    p.add_argument("--only", default="", help="groups to run: w1,w2,w3,w5,w6,dflt")
+    p.add_argument("--only", default="", help="groups to run: w1,w2,w3,w5,w6,dflt,fam,scale")
     p.add_argument("--quick", action="store_true", help="sizes / 16 (trying things out)")
     p.add_argument("--profile", action="store_true",
                    default=os.environ.get("BENCH_PROFILE", "") == "1",
@@ -238,7 +254,9 @@ def main():
         if a.quick and w in ("w5",) and target:
             target = None   # --quick shrinks the VMA: no absolute target
         if w not in {x for g, _ in groups for x in
-                     ({"w1": ["w1", "w4", "w7"]}.get(g, [g]))}:
+                     ({"w1": ["w1", "w4", "w7"],
+                       "fam": ["wfh", "wft", "wfs"],
+                       "scale": ["wscale"]}.get(g, [g]))}:
             continue
         vals = []
         for k in ("base", "ours"):

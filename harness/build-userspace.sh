@@ -64,6 +64,13 @@ if [ -f "$mmt" ] && stale "$out/ksm_mm_tests" "$mmt"; then
 	cc -Wall -o "$out/ksm_mm_tests" "$mmt" -lpthread
 fi
 
+# Content families: every identical page merges, whatever it holds.
+cft=$TOP/tools/testing/selftests/mm/ksm_content_tests.c
+if [ -f "$cft" ] && stale "$out/ksm_content_tests" "$cft"; then
+	log "building ksm_content_tests"
+	cc -Wall -Wextra -o "$out/ksm_content_tests" "$cft"
+fi
+
 # Guest programs of the harness.
 for c in "$TOP"/harness/guest/*.c; do
 	[ -f "$c" ] || continue

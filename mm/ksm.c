@@ -455,6 +455,31 @@ static inline void ksm_debugfs_init(void)
 }
 #endif
 
+/*
+ * The page an unstable item tracks, for the index: only a page that can
+ * still merge as an ordinary page qualifies.
+ */
+static struct page *ksm_unstable_item_page(struct ksm_item *item)
+{
+	unsigned long addr = ksm_item_nr(item) << PAGE_SHIFT;
+	struct folio *folio;
+	struct page *page;
+
+	folio = ksm_merge_get_folio(item->owner, addr, &page);
+	if (!folio)
+		return NULL;
+	if (folio_test_ksm(folio)) {
+		folio_put(folio);
+		return NULL;
+	}
+	return page;
+}
+
+static const struct ksm_index_ops ksm_live_index_ops = {
+	.item_page = ksm_unstable_item_page,
+	.node_moved = ksm_memory_node_moved,
+};
+
 static int __init ksm_init(void)
 {
 	int err;
@@ -462,7 +487,7 @@ static int __init ksm_init(void)
 	ksm_mm_cache = KMEM_CACHE(ksm_mm, 0);
 	if (!ksm_mm_cache)
 		return -ENOMEM;
-	err = ksm_index_init();
+	err = ksm_index_init(&ksm_live_index_ops);
 	if (!err)
 		err = ksm_scan_init();
 	if (!err)

@@ -2,27 +2,37 @@
 /*
  * KSM content indexes.
  *
- * Pages are located by a cheap hash of a sample of their words, never by
- * a full checksum: the hash only picks a bucket and filters candidates,
- * and a full compare of the contents always decides.
+ * Pages are located by a cheap hash of a sample of their words. The hash
+ * only picks a bucket and orders entries; the contents always decide, so
+ * pages whose samples agree and whose other words differ (mostly-zero
+ * pages with a small header, pages of one filler and a counter) are told
+ * apart by their contents, never given up on.
  *
- * The stable index holds one stable node per KSM page. Nodes with the
- * same content form a group (the leader is in a bucket, the others hang
- * off it), which happens once a KSM page reached max_page_sharing.
+ * The stable index holds one stable node per KSM page, in a hash table of
+ * red-black trees ordered by (hash, domain, contents). Nodes with the same
+ * content form a group (the leader is in the tree, the others hang off
+ * it), which happens once a KSM page reached max_page_sharing.
  *
- * The unstable index holds candidate pages seen in the current scan
- * round, chained through their tracking items. It is emptied at the end
- * of every round by clearing the bucket array: an item remembers the
- * round it was inserted in, and links of older rounds are never followed.
+ * The unstable index holds candidate pages seen in the current scan round,
+ * chained through their tracking items in a hash table that is emptied at
+ * the end of every round. A chain holds at most one item per hash value:
+ * a second page with the same hash (and other contents) turns that entry
+ * into a collision group, a red-black tree ordered by contents.
  *
- * Both indexes are partitioned by a domain, the NUMA node of the page
- * when merge_across_nodes is 0 and a single domain otherwise: two pages
- * only ever match within one domain.
+ * Both bounds hold for any contents: a lookup compares a page with at most
+ * one page per level of one tree, O(log n) full compares, and with a
+ * single page in the usual case.
+ *
+ * Both indexes are partitioned by a domain, the NUMA node of the page when
+ * merge_across_nodes is 0 and a single domain otherwise: two pages only
+ * ever match within one domain.
  */
 
 #include <linux/hash.h>
 #include <linux/highmem.h>
+#include <linux/log2.h>
 #include <linux/memory_hotplug.h>
+#include <linux/rbtree.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include <trace/events/ksm.h>
@@ -31,35 +41,108 @@
 
 /* Words of a page that feed the sample hash. */
 #define KSM_SAMPLE_WORDS	32
-/* Full compares one lookup may spend before it gives up. */
-#define KSM_INDEX_MAX_COMPARES	16
-#define KSM_INDEX_MIN_BITS	10
-#define KSM_INDEX_MAX_BITS	18
+/* Smallest table; tables grow and shrink with their entries. */
+#define KSM_INDEX_MIN_BITS	8
 /* Entries of the mapping array a new stable node gets. */
 #define KSM_NODE_FIRST_MAPS	4
+/* Stable buckets a sweep looks at per call (it resumes where it stopped). */
+#define KSM_SWEEP_BUCKETS	256
+/* Buckets of the unstable index filled this round, remembered while few. */
+#define KSM_INDEX_FEW_BUCKETS	64
+
+/**
+ * struct ksm_index_group - unstable items that share a hash value
+ * @head: stands for the group in the bucket chain: state %KSM_ITEM_GROUP,
+ *	with ->hash, ->round and ->chain_next of a chain entry.
+ * @tree: &struct ksm_index_twig entries ordered by (contents, domain).
+ * @link: in the index's list of this round's groups, freed at its end.
+ */
+struct ksm_index_group {
+	struct ksm_item head;
+	struct rb_root tree;
+	struct list_head link;
+};
+
+/**
+ * struct ksm_index_twig - an unstable item in a collision group
+ * @rb: link in the group's tree.
+ * @item: the item; its ->chain_next points back here, tagged.
+ */
+struct ksm_index_twig {
+	struct rb_node rb;
+	struct ksm_item *item;
+};
+
+/* Tags ->chain_next of an item in a group: it points to the item's twig. */
+#define KSM_CHAIN_TWIG	1UL
+
+/**
+ * struct ksm_index - the stable and unstable indexes of one KSM instance
+ * @ops: callbacks into the layers above.
+ * @lock: the lock that serialises every change (ksm_lock when live).
+ * @live: the index ksmd uses: it updates the global statistics.
+ * @stable: stable buckets, each a tree of group leaders.
+ * @stable_bits: log2 of the number of stable buckets.
+ * @nr_leaders: nodes linked in the trees.
+ * @pending: nodes waiting to be linked in a tree.
+ * @sweep_next: the stable bucket the next sweep slice starts at.
+ * @unstable: unstable buckets, chains of items and group heads.
+ * @unstable_bits: log2 of the number of unstable buckets.
+ * @nr_unstable: items inserted in this round, which sizes the next one.
+ * @groups: this round's collision groups.
+ * @round: the current round; starts at 1 so that a zeroed item never
+ *	belongs to it.
+ * @filled: the buckets filled this round, while there are few of them.
+ * @nr_filled: how many buckets were filled this round, counted up to
+ *	one beyond %KSM_INDEX_FEW_BUCKETS.
+ * @compares: full compares the index made, for its tests.
+ *
+ * Everything is changed with @lock held.
+ */
+struct ksm_index {
+	const struct ksm_index_ops *ops;
+	struct mutex *lock;	/* serialises every change */
+	bool live;
+	struct rb_root *stable;
+	unsigned int stable_bits;
+	unsigned long nr_leaders;
+	struct list_head pending;
+	unsigned int sweep_next;
+	struct ksm_item **unstable;
+	unsigned int unstable_bits;
+	unsigned long nr_unstable;
+	struct list_head groups;
+	u32 round;
+	unsigned int filled[KSM_INDEX_FEW_BUCKETS];
+	unsigned int nr_filled;
+	unsigned long compares;
+};
 
 static struct kmem_cache *ksm_node_cache;
 /* Mapping arrays of KSM_NODE_FIRST_MAPS entries, the size every node starts with. */
 static struct kmem_cache *ksm_maps_cache;
-static struct hlist_head *ksm_stable_table;
-static struct ksm_item **ksm_unstable_table;
-static unsigned int ksm_index_bits;
-/* Starts at 1 so that a zeroed item never belongs to the current round. */
-static u32 ksm_round = 1;
+static struct kmem_cache *ksm_group_cache;
+static struct kmem_cache *ksm_twig_cache;
+static struct ksm_index ksm_live_index;
 static unsigned long ksm_nr_nodes;
 static unsigned long ksm_last_sweep;
 
 /*
- * Buckets of the unstable index filled this round, remembered while they
- * are few, so that a small round empties just those instead of the table.
+ * Group and twig allocations may fail quietly: the index then chains the
+ * item like any other, which costs compares, never a merge. They never
+ * dip into reserves nor wake the OOM killer for an optimisation.
  */
-#define KSM_INDEX_FEW_BUCKETS	64
-static unsigned int ksm_unstable_filled[KSM_INDEX_FEW_BUCKETS];
-static unsigned int ksm_unstable_nr_filled;
+#define KSM_INDEX_GFP	(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN)
 
-static unsigned int ksm_index_bucket(u32 hash)
+static void ksm_index_assert_held(struct ksm_index *idx)
 {
-	return hash_32(hash, ksm_index_bits);
+	lockdep_assert_held(idx->lock);
+}
+
+static void ksm_index_count_unshared(struct ksm_index *idx, long delta)
+{
+	if (idx->live)
+		ksm_stat_add(pages_unshared, delta);
 }
 
 /**
@@ -67,7 +150,8 @@ static unsigned int ksm_index_bucket(u32 hash)
  * @page: the page, which may change under us.
  *
  * The sample is spread over the whole page and always includes its first
- * word, where small changes are common.
+ * word, where small changes are common. It detects changes and spreads
+ * pages over buckets; it never decides that two pages are the same.
  *
  * Return: the sample hash.
  */
@@ -87,34 +171,69 @@ u32 ksm_index_page_hash(struct page *page)
 	return (u32)(acc ^ (acc >> 32));
 }
 
+/* Index of the first block of 8 words that differs, or PAGE_SIZE / 8. */
+static unsigned int ksm_pages_first_diff(const u64 *a, const u64 *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < PAGE_SIZE / sizeof(u64); i += 8)
+		if ((a[i] ^ b[i]) | (a[i + 1] ^ b[i + 1]) |
+		    (a[i + 2] ^ b[i + 2]) | (a[i + 3] ^ b[i + 3]) |
+		    (a[i + 4] ^ b[i + 4]) | (a[i + 5] ^ b[i + 5]) |
+		    (a[i + 6] ^ b[i + 6]) | (a[i + 7] ^ b[i + 7]))
+			break;
+	return i;
+}
+
 /**
- * ksm_pages_same - compare the whole contents of two pages
+ * ksm_pages_cmp - order two pages by their contents
  * @page1: one page.
  * @page2: the other.
  *
- * Compares a cache line of words per step: the generic memcmp() goes byte
- * by byte, and the compares are most of the time of a merge.
+ * Compares a cache line of words per step (the generic memcmp() goes byte
+ * by byte, and compares are most of the time of a merge). The order is by
+ * native words: any total order serves the index.
  *
- * Return: true if every byte is the same.
+ * Return: 0 if every byte is the same, else -1 or 1.
  */
-bool ksm_pages_same(struct page *page1, struct page *page2)
+int ksm_pages_cmp(struct page *page1, struct page *page2)
 {
 	const u64 *a = kmap_local_page(page1);
 	const u64 *b = kmap_local_page(page2);
-	unsigned int i;
-	u64 diff = 0;
+	unsigned int i = ksm_pages_first_diff(a, b);
+	int ret = 0;
 
-	for (i = 0; i < PAGE_SIZE / sizeof(u64) && !diff; i += 8)
-		diff = (a[i] ^ b[i]) | (a[i + 1] ^ b[i + 1]) |
-		       (a[i + 2] ^ b[i + 2]) | (a[i + 3] ^ b[i + 3]) |
-		       (a[i + 4] ^ b[i + 4]) | (a[i + 5] ^ b[i + 5]) |
-		       (a[i + 6] ^ b[i + 6]) | (a[i + 7] ^ b[i + 7]);
+	for (; i < PAGE_SIZE / sizeof(u64); i++) {
+		if (a[i] != b[i]) {
+			ret = a[i] < b[i] ? -1 : 1;
+			break;
+		}
+	}
 	kunmap_local(b);
 	kunmap_local(a);
 	ksm_count(compares);
-	if (diff)
+	if (ret)
 		ksm_count(compare_misses);
-	return !diff;
+	return ret;
+}
+
+/**
+ * ksm_pages_same - may two pages be merged: are their contents the same?
+ * @page1: one page.
+ * @page2: the other.
+ *
+ * Architectures that keep more than the bytes of a page (arm64 memory
+ * tags) say so through their memcmp_pages(), which then has the last word.
+ *
+ * Return: true if every byte is the same and the architecture agrees.
+ */
+bool ksm_pages_same(struct page *page1, struct page *page2)
+{
+	if (ksm_pages_cmp(page1, page2))
+		return false;
+	if (IS_ENABLED(CONFIG_ARCH_HAS_MEMCMP_PAGES))
+		return !memcmp_pages(page1, page2);
+	return true;
 }
 
 /**
@@ -199,24 +318,27 @@ static void ksm_node_free_maps(struct ksm_item **maps, unsigned int max)
 /**
  * ksm_node_alloc - allocate an empty stable node
  *
+ * ksmd calls it with no folio locked. A failure only postpones a merge,
+ * so it neither retries hard nor warns, and leaves reserves alone.
+ *
  * Return: the node, or NULL when out of memory.
  */
 struct ksm_stable_node *ksm_node_alloc(void)
 {
 	struct ksm_stable_node *node;
 
-	node = kmem_cache_zalloc(ksm_node_cache, GFP_KERNEL);
+	lockdep_assert_held(&ksm_lock);
+	node = kmem_cache_zalloc(ksm_node_cache, KSM_INDEX_GFP);
 	if (!node)
 		return NULL;
 	INIT_LIST_HEAD(&node->group);
-	INIT_HLIST_NODE(&node->hnode);
+	RB_CLEAR_NODE(&node->rb);
 	node->max_maps = KSM_NODE_FIRST_MAPS;
-	node->maps = kmem_cache_alloc(ksm_maps_cache, GFP_KERNEL);
+	node->maps = kmem_cache_alloc(ksm_maps_cache, KSM_INDEX_GFP);
 	if (!node->maps) {
 		kmem_cache_free(ksm_node_cache, node);
 		return NULL;
 	}
-	lockdep_assert_held(&ksm_lock);
 	ksm_nr_nodes++;
 	return node;
 }
@@ -250,6 +372,9 @@ bool ksm_node_has_room(const struct ksm_stable_node *node)
  * ksm_node_reserve - make room in the mapping array for one more item
  * @node: the node.
  *
+ * Callers may hold the KSM folio lock, so the allocation does not retry
+ * reclaim hard; the merge that needed it is tried again later.
+ *
  * Return: 0, or -ENOMEM.
  */
 int ksm_node_reserve(struct ksm_stable_node *node)
@@ -257,10 +382,11 @@ int ksm_node_reserve(struct ksm_stable_node *node)
 	struct ksm_item **maps;
 	unsigned int max;
 
+	lockdep_assert_held(&ksm_lock);
 	if (node->nr_maps < node->max_maps)
 		return 0;
 	max = node->max_maps * 2;
-	maps = kvmalloc_array(max, sizeof(*maps), GFP_KERNEL);
+	maps = kvmalloc_array(max, sizeof(*maps), KSM_INDEX_GFP);
 	if (!maps)
 		return -ENOMEM;
 	memcpy(maps, node->maps, node->nr_maps * sizeof(*maps));
@@ -316,6 +442,427 @@ void ksm_node_del_map(struct ksm_stable_node *node, struct ksm_item *item)
 	VM_WARN_ON_ONCE(1);
 }
 
+/* ---- The stable index ---- */
+
+static struct rb_root *ksm_stable_bucket(struct ksm_index *idx, u32 hash)
+{
+	return &idx->stable[hash_32(hash, idx->stable_bits)];
+}
+
+/* Order of a key against a node, by hash, then domain. */
+static int ksm_stable_key_cmp(struct ksm_index_key key,
+			      const struct ksm_stable_node *node)
+{
+	if (key.hash != node->hash)
+		return key.hash < node->hash ? -1 : 1;
+	if (key.domain != node->domain)
+		return key.domain < node->domain ? -1 : 1;
+	return 0;
+}
+
+static unsigned int ksm_group_size(struct ksm_stable_node *node)
+{
+	return list_count_nodes(&node->group) + 1;
+}
+
+static void ksm_group_add(struct ksm_stable_node *leader,
+			  struct ksm_stable_node *node)
+{
+	unsigned int size = ksm_group_size(leader);
+
+	list_add_tail(&node->group, &leader->group);
+	if (size == 1) {
+		ksm_stat_add(chains, 1);
+		ksm_stat_add(dups, 2);
+	} else {
+		ksm_stat_add(dups, 1);
+	}
+}
+
+static void ksm_group_del(struct ksm_stable_node *node, unsigned int size)
+{
+	list_del_init(&node->group);
+	if (size == 2) {
+		ksm_stat_add(chains, -1);
+		ksm_stat_add(dups, -2);
+	} else if (size > 2) {
+		ksm_stat_add(dups, -1);
+	}
+}
+
+/* Take a node out of its tree; the first member of its group leads. */
+static void ksm_stable_unlink(struct ksm_index *idx,
+			      struct ksm_stable_node *node)
+{
+	struct rb_root *root = ksm_stable_bucket(idx, node->hash);
+	unsigned int size = ksm_group_size(node);
+	struct ksm_stable_node *next;
+
+	if (size == 1) {
+		rb_erase(&node->rb, root);
+		idx->nr_leaders--;
+	} else {
+		next = list_first_entry(&node->group, struct ksm_stable_node,
+					group);
+		rb_replace_node(&node->rb, &next->rb, root);
+	}
+	RB_CLEAR_NODE(&node->rb);
+	ksm_group_del(node, size);
+}
+
+static void ksm_stable_erase(struct ksm_index *idx,
+			     struct ksm_stable_node *node)
+{
+	ksm_index_assert_held(idx);
+	if (!node->indexed)
+		return;
+	if (node->pending)
+		list_del_init(&node->group);
+	else if (!RB_EMPTY_NODE(&node->rb))
+		ksm_stable_unlink(idx, node);
+	else
+		ksm_group_del(node, ksm_group_size(node));
+	node->pending = false;
+	node->indexed = false;
+}
+
+/**
+ * ksm_index_stable_erase - take a node out of the stable index
+ * @node: an indexed node. If it leads a group, the next member leads.
+ */
+void ksm_index_stable_erase(struct ksm_stable_node *node)
+{
+	ksm_stable_erase(&ksm_live_index, node);
+}
+
+/* Erase a node whose KSM page is gone, and free it if nothing maps it. */
+static void ksm_stable_drop_stale(struct ksm_index *idx,
+				  struct ksm_stable_node *node)
+{
+	ksm_stable_erase(idx, node);
+	if (!node->nr_maps)
+		ksm_node_free(node);
+}
+
+/*
+ * Compare @page with the KSM page of @node, which has the key of @page.
+ * Returns the order of @page against it, with *@kfolio set to the folio
+ * (referenced) when they are the same, or -EBUSY / -ESTALE / -EXDEV in
+ * *@err when the node cannot be compared: frozen, stale, or out of its
+ * domain (the page moved; it is reported and never matched).
+ */
+static int ksm_stable_cmp(struct ksm_index *idx, struct ksm_stable_node *node,
+			  struct page *page, struct folio **kfolio, int *err)
+{
+	struct folio *folio = ksm_node_get_folio(node);
+	int ret;
+
+	*kfolio = NULL;
+	*err = 0;
+	if (IS_ERR(folio)) {
+		*err = -EBUSY;
+		return 0;
+	}
+	if (!folio) {
+		*err = -ESTALE;
+		return 0;
+	}
+	idx->compares++;
+	ret = ksm_pages_cmp(page, folio_page(folio, 0));
+	if (!ret && ksm_index_domain(folio) != node->domain) {
+		idx->ops->node_moved();
+		*err = -EXDEV;
+	} else if (!ret && IS_ENABLED(CONFIG_ARCH_HAS_MEMCMP_PAGES) &&
+		   memcmp_pages(page, folio_page(folio, 0))) {
+		/* The same bytes, yet not mergeable: order it after. */
+		ret = 1;
+	}
+	if (!ret && !*err)
+		*kfolio = folio;
+	else
+		folio_put(folio);
+	return ret;
+}
+
+/* Double the stable buckets: each splits in two, its order kept. */
+static void ksm_stable_grow(struct ksm_index *idx)
+{
+	unsigned int bits = idx->stable_bits + 1, i;
+	struct rb_root *table, *root;
+	struct ksm_stable_node *node;
+	struct rb_node *rb, **link;
+
+	table = kvcalloc(1U << bits, sizeof(*table), KSM_INDEX_GFP);
+	if (!table)
+		return;
+	for (i = 0; i < (1U << idx->stable_bits); i++) {
+		while ((rb = rb_first(&idx->stable[i]))) {
+			rb_erase(rb, &idx->stable[i]);
+			node = rb_entry(rb, struct ksm_stable_node, rb);
+			root = &table[hash_32(node->hash, bits)];
+			/* In order: every node goes after the ones before. */
+			link = &root->rb_node;
+			rb = NULL;
+			while (*link) {
+				rb = *link;
+				link = &rb->rb_right;
+			}
+			rb_link_node(&node->rb, rb, link);
+			rb_insert_color(&node->rb, root);
+		}
+		cond_resched();
+	}
+	kvfree(idx->stable);
+	idx->stable = table;
+	idx->stable_bits = bits;
+}
+
+/* Within a group of identical pages, find a node that has room. */
+static struct ksm_stable_node *ksm_group_pick(struct ksm_index *idx,
+					      struct ksm_stable_node *leader,
+					      struct folio **kfolio)
+{
+	struct ksm_stable_node *node, *tmp;
+	struct folio *folio;
+
+	if (ksm_node_has_room(leader))
+		return leader;
+	list_for_each_entry_safe(node, tmp, &leader->group, group) {
+		if (!ksm_node_has_room(node))
+			continue;
+		folio = ksm_node_get_folio(node);
+		if (IS_ERR(folio))
+			continue;
+		if (!folio) {
+			ksm_stable_drop_stale(idx, node);
+			continue;
+		}
+		folio_put(*kfolio);
+		*kfolio = folio;
+		return node;
+	}
+	folio_put(*kfolio);
+	*kfolio = NULL;
+	return NULL;
+}
+
+/* Look for an identical node among the few that wait for their tree. */
+static struct ksm_stable_node *
+ksm_stable_find_pending(struct ksm_index *idx, struct ksm_index_key key,
+			struct page *page, struct folio **kfolio)
+{
+	struct ksm_stable_node *node, *tmp;
+	int err;
+
+	list_for_each_entry_safe(node, tmp, &idx->pending, group) {
+		if (ksm_stable_key_cmp(key, node))
+			continue;
+		if (ksm_stable_cmp(idx, node, page, kfolio, &err) || err) {
+			if (err == -ESTALE)
+				ksm_stable_drop_stale(idx, node);
+			continue;
+		}
+		if (ksm_node_has_room(node))
+			return node;
+		folio_put(*kfolio);
+	}
+	*kfolio = NULL;
+	return NULL;
+}
+
+static struct ksm_stable_node *ksm_stable_find(struct ksm_index *idx,
+					       struct ksm_index_key key,
+					       struct page *page,
+					       struct folio **kfolio)
+{
+	struct ksm_stable_node *node;
+	struct rb_node *rb;
+	int ret, err;
+
+	ksm_index_assert_held(idx);
+	/* Grown here, where no folio lock is held, rather than on insert. */
+	if (idx->nr_leaders >= (2UL << idx->stable_bits))
+		ksm_stable_grow(idx);
+restart:
+	rb = ksm_stable_bucket(idx, key.hash)->rb_node;
+	while (rb) {
+		node = rb_entry(rb, struct ksm_stable_node, rb);
+		ret = ksm_stable_key_cmp(key, node);
+		if (!ret) {
+			ret = ksm_stable_cmp(idx, node, page, kfolio, &err);
+			if (err == -ESTALE) {
+				ksm_stable_drop_stale(idx, node);
+				goto restart;
+			}
+			/* Without its contents the path is lost: come back. */
+			if (err == -EBUSY)
+				return ERR_PTR(-EBUSY);
+			if (err == -EXDEV)
+				break;
+			if (!ret)
+				return ksm_group_pick(idx, node, kfolio);
+		}
+		rb = ret < 0 ? rb->rb_left : rb->rb_right;
+	}
+	if (list_empty(&idx->pending)) {
+		*kfolio = NULL;
+		return NULL;
+	}
+	return ksm_stable_find_pending(idx, key, page, kfolio);
+}
+
+/**
+ * ksm_index_stable_find - find a KSM page with the contents of a page
+ * @key: hash and domain of @page.
+ * @page: the page to look for.
+ * @kfolio: set to the KSM folio found, with a reference held.
+ *
+ * Return: the node of a KSM page identical to @page that can take one
+ * more mapping; NULL if there is none; ERR_PTR(-EBUSY) if a KSM page on
+ * the way could not be pinned (migration or reclaim froze it), when the
+ * caller should look again later rather than make a second KSM page.
+ */
+struct ksm_stable_node *ksm_index_stable_find(struct ksm_index_key key,
+					      struct page *page,
+					      struct folio **kfolio)
+{
+	return ksm_stable_find(&ksm_live_index, key, page, kfolio);
+}
+
+/*
+ * Link @node in its tree, or into the group of an identical node. Returns
+ * false if a node on the way could not be compared: @node then waits.
+ */
+static bool ksm_stable_link(struct ksm_index *idx,
+			    struct ksm_stable_node *node, struct page *kpage)
+{
+	struct ksm_index_key key = { .hash = node->hash, .domain = node->domain };
+	struct rb_node **link, *parent;
+	struct ksm_stable_node *other;
+	struct rb_root *root;
+	struct folio *folio;
+	int ret, err;
+
+restart:
+	root = ksm_stable_bucket(idx, key.hash);
+	link = &root->rb_node;
+	parent = NULL;
+	while (*link) {
+		parent = *link;
+		other = rb_entry(parent, struct ksm_stable_node, rb);
+		ret = ksm_stable_key_cmp(key, other);
+		if (!ret) {
+			ret = ksm_stable_cmp(idx, other, kpage, &folio, &err);
+			if (err == -ESTALE) {
+				ksm_stable_drop_stale(idx, other);
+				goto restart;
+			}
+			if (err == -EBUSY || err == -EXDEV)
+				return false;
+			if (!ret) {
+				folio_put(folio);
+				ksm_group_add(other, node);
+				return true;
+			}
+		}
+		link = ret < 0 ? &parent->rb_left : &parent->rb_right;
+	}
+	rb_link_node(&node->rb, parent, link);
+	rb_insert_color(&node->rb, root);
+	idx->nr_leaders++;
+	return true;
+}
+
+static void ksm_stable_insert(struct ksm_index *idx,
+			      struct ksm_stable_node *node, struct folio *kfolio)
+{
+	ksm_index_assert_held(idx);
+	if (node->indexed)
+		return;
+	node->indexed = true;
+	if (ksm_stable_link(idx, node, folio_page(kfolio, 0)))
+		return;
+	node->pending = true;
+	list_add_tail(&node->group, &idx->pending);
+}
+
+/**
+ * ksm_index_stable_insert - add a node to the stable index
+ * @node: a node not in the index, with hash and domain set.
+ * @kfolio: its KSM folio, referenced by the caller.
+ *
+ * A node identical to an indexed one joins that one's group. A node whose
+ * place cannot be found now waits on a short list that lookups also see,
+ * and takes its place at a later sweep.
+ */
+void ksm_index_stable_insert(struct ksm_stable_node *node,
+			     struct folio *kfolio)
+{
+	ksm_stable_insert(&ksm_live_index, node, kfolio);
+}
+
+/* Try again to place the nodes that wait. */
+static void ksm_stable_place_pending(struct ksm_index *idx)
+{
+	struct ksm_stable_node *node, *tmp;
+	struct folio *kfolio;
+
+	list_for_each_entry_safe(node, tmp, &idx->pending, group) {
+		kfolio = ksm_node_get_folio(node);
+		if (IS_ERR(kfolio))
+			continue;
+		list_del_init(&node->group);
+		node->pending = false;
+		node->indexed = false;
+		if (!kfolio) {
+			if (!node->nr_maps)
+				ksm_node_free(node);
+			continue;
+		}
+		ksm_stable_insert(idx, node, kfolio);
+		folio_put(kfolio);
+	}
+}
+
+/* Call @fn on the nodes of one stable bucket: leaders after their groups. */
+static void ksm_stable_walk_bucket(struct ksm_index *idx, unsigned int nr,
+				   void (*fn)(struct ksm_stable_node *node,
+					      void *arg),
+				   void *arg)
+{
+	struct ksm_stable_node *leader, *node, *tmp;
+	struct rb_node *rb, *next;
+
+	for (rb = rb_first(&idx->stable[nr]); rb; rb = next) {
+		next = rb_next(rb);
+		leader = rb_entry(rb, struct ksm_stable_node, rb);
+		list_for_each_entry_safe(node, tmp, &leader->group, group)
+			fn(node, arg);
+		fn(leader, arg);
+	}
+}
+
+/**
+ * ksm_index_stable_walk - call a function on every indexed stable node
+ * @fn: called under ksm_lock; it may erase the node it is given from the
+ *	index (and free it), or erase it and insert it again, but touch no
+ *	other node.
+ * @arg: passed to @fn.
+ */
+void ksm_index_stable_walk(void (*fn)(struct ksm_stable_node *node, void *arg),
+			   void *arg)
+{
+	struct ksm_index *idx = &ksm_live_index;
+	unsigned int i;
+
+	ksm_index_assert_held(idx);
+	ksm_stable_place_pending(idx);
+	for (i = 0; i < (1U << idx->stable_bits); i++) {
+		ksm_stable_walk_bucket(idx, i, fn, arg);
+		cond_resched();
+	}
+}
+
 /**
  * ksm_node_retire - free a node that lost its last tracked mapping
  * @node: the node, with no mapping listed.
@@ -339,204 +886,8 @@ void ksm_node_retire(struct ksm_stable_node *node, struct folio *kfolio)
 		/* It stays an anon folio, with no node: swap-in copies it. */
 		WRITE_ONCE(kfolio->mapping, (void *)PAGE_MAPPING_KSM);
 	}
-	if (node->indexed)
-		ksm_index_stable_erase(node);
+	ksm_index_stable_erase(node);
 	ksm_node_free(node);
-}
-
-static unsigned int ksm_group_size(struct ksm_stable_node *node)
-{
-	return list_count_nodes(&node->group) + 1;
-}
-
-static void ksm_group_add(struct ksm_stable_node *leader,
-			  struct ksm_stable_node *node)
-{
-	unsigned int size = ksm_group_size(leader);
-
-	list_add_tail(&node->group, &leader->group);
-	if (size == 1) {
-		ksm_stat_add(chains, 1);
-		ksm_stat_add(dups, 2);
-	} else {
-		ksm_stat_add(dups, 1);
-	}
-}
-
-/**
- * ksm_index_stable_erase - take a node out of the stable index
- * @node: an indexed node. If it leads a group, the next member leads.
- */
-void ksm_index_stable_erase(struct ksm_stable_node *node)
-{
-	struct ksm_stable_node *next = NULL;
-	unsigned int size = ksm_group_size(node);
-
-	lockdep_assert_held(&ksm_lock);
-	if (!node->indexed)
-		return;
-	if (size > 1)
-		next = list_first_entry(&node->group, struct ksm_stable_node,
-					group);
-	if (!hlist_unhashed(&node->hnode)) {
-		if (next)
-			hlist_add_before(&next->hnode, &node->hnode);
-		hlist_del_init(&node->hnode);
-	}
-	list_del_init(&node->group);
-	node->indexed = false;
-	if (size == 2) {
-		ksm_stat_add(chains, -1);
-		ksm_stat_add(dups, -2);
-	} else if (size > 2) {
-		ksm_stat_add(dups, -1);
-	}
-}
-
-/*
- * Compare a page with the KSM page of a node. Returns the folio with a
- * reference if they are identical; erases the node if it went stale.
- */
-static struct folio *ksm_index_stable_cmp(struct ksm_stable_node *node,
-					  struct page *page)
-{
-	struct folio *kfolio = ksm_node_get_folio(node);
-
-	if (IS_ERR(kfolio))
-		return NULL;
-	if (!kfolio) {
-		ksm_index_stable_erase(node);
-		if (!node->nr_maps)
-			ksm_node_free(node);
-		return NULL;
-	}
-	/* Never across nodes: a page that moved waits to be re-homed. */
-	if (ksm_index_domain(kfolio) != node->domain)
-		ksm_memory_node_moved();
-	else if (ksm_pages_same(page, folio_page(kfolio, 0)))
-		return kfolio;
-	folio_put(kfolio);
-	return NULL;
-}
-
-/* Within a group of identical pages, find a node that has room. */
-static struct ksm_stable_node *ksm_group_pick(struct ksm_stable_node *leader,
-					      struct folio **kfolio)
-{
-	struct ksm_stable_node *node, *tmp;
-	struct folio *folio;
-
-	if (ksm_node_has_room(leader))
-		return leader;
-	list_for_each_entry_safe(node, tmp, &leader->group, group) {
-		if (!ksm_node_has_room(node))
-			continue;
-		folio = ksm_node_get_folio(node);
-		if (IS_ERR(folio))
-			continue;
-		if (!folio) {
-			ksm_index_stable_erase(node);
-			if (!node->nr_maps)
-				ksm_node_free(node);
-			continue;
-		}
-		folio_put(*kfolio);
-		*kfolio = folio;
-		return node;
-	}
-	folio_put(*kfolio);
-	*kfolio = NULL;
-	return NULL;
-}
-
-/**
- * ksm_index_stable_find - find a KSM page with the contents of a page
- * @key: hash and domain of @page.
- * @page: the page to look for.
- * @kfolio: set to the KSM folio found, with a reference held.
- *
- * Return: the node of a KSM page identical to @page that can take one
- * more mapping, or NULL.
- */
-struct ksm_stable_node *ksm_index_stable_find(struct ksm_index_key key,
-					      struct page *page,
-					      struct folio **kfolio)
-{
-	struct hlist_head *bucket = &ksm_stable_table[ksm_index_bucket(key.hash)];
-	struct ksm_stable_node *leader;
-	struct hlist_node *tmp;
-	unsigned int budget = KSM_INDEX_MAX_COMPARES;
-
-	lockdep_assert_held(&ksm_lock);
-	hlist_for_each_entry_safe(leader, tmp, bucket, hnode) {
-		if (leader->hash != key.hash || leader->domain != key.domain)
-			continue;
-		if (!budget--)
-			break;
-		*kfolio = ksm_index_stable_cmp(leader, page);
-		if (*kfolio)
-			return ksm_group_pick(leader, kfolio);
-	}
-	*kfolio = NULL;
-	return NULL;
-}
-
-/**
- * ksm_index_stable_insert - add a node to the stable index
- * @node: a node not in the index, with hash and domain set.
- * @kfolio: its KSM folio, referenced by the caller.
- *
- * A node identical to an indexed one joins that one's group.
- */
-void ksm_index_stable_insert(struct ksm_stable_node *node,
-			     struct folio *kfolio)
-{
-	struct hlist_head *bucket = &ksm_stable_table[ksm_index_bucket(node->hash)];
-	struct page *page = folio_page(kfolio, 0);
-	struct ksm_stable_node *leader;
-	struct hlist_node *tmp;
-	struct folio *folio;
-
-	lockdep_assert_held(&ksm_lock);
-	if (node->indexed)
-		return;
-	node->indexed = true;
-	hlist_for_each_entry_safe(leader, tmp, bucket, hnode) {
-		if (leader->hash != node->hash || leader->domain != node->domain)
-			continue;
-		folio = ksm_index_stable_cmp(leader, page);
-		if (!folio)
-			continue;
-		folio_put(folio);
-		ksm_group_add(leader, node);
-		return;
-	}
-	hlist_add_head(&node->hnode, bucket);
-}
-
-/**
- * ksm_index_stable_walk - call a function on every indexed stable node
- * @fn: called under ksm_lock; it may erase the node it is given from the
- *	index (and free it), but no other node.
- * @arg: passed to @fn.
- */
-void ksm_index_stable_walk(void (*fn)(struct ksm_stable_node *node, void *arg),
-			   void *arg)
-{
-	struct ksm_stable_node *leader, *node, *tmp;
-	struct hlist_node *htmp;
-	unsigned int i;
-
-	lockdep_assert_held(&ksm_lock);
-	for (i = 0; i < (1U << ksm_index_bits); i++) {
-		hlist_for_each_entry_safe(leader, htmp, &ksm_stable_table[i],
-					  hnode) {
-			list_for_each_entry_safe(node, tmp, &leader->group, group)
-				fn(node, arg);
-			fn(leader, arg);
-		}
-		cond_resched();
-	}
 }
 
 /* Drop a stale or unused node met by the sweep. */
@@ -548,9 +899,7 @@ static void ksm_index_sweep_node(struct ksm_stable_node *node, void *unused)
 	if (IS_ERR(kfolio))
 		return;
 	if (!kfolio) {
-		ksm_index_stable_erase(node);
-		if (!node->nr_maps)
-			ksm_node_free(node);
+		ksm_stable_drop_stale(&ksm_live_index, node);
 		return;
 	}
 	if (!node->nr_maps && folio_trylock(kfolio)) {
@@ -561,8 +910,31 @@ static void ksm_index_sweep_node(struct ksm_stable_node *node, void *unused)
 	folio_put(kfolio);
 }
 
+/*
+ * Sweep @nr stable buckets from where the last slice stopped: the cost of
+ * one slice is bounded whatever the size of the index, and a KSM folio is
+ * referenced only for the moment its node is looked at.
+ */
+static void ksm_index_sweep_slice(unsigned int nr)
+{
+	struct ksm_index *idx = &ksm_live_index;
+	unsigned int size = 1U << idx->stable_bits;
+
+	ksm_stable_place_pending(idx);
+	nr = min(nr, size);
+	while (nr--) {
+		idx->sweep_next &= size - 1;
+		ksm_stable_walk_bucket(idx, idx->sweep_next++,
+				       ksm_index_sweep_node, NULL);
+	}
+}
+
 /**
- * ksm_index_stable_sweep - drop stale and unused nodes from the index
+ * ksm_index_stable_sweep - drop every stale and unused node from the index
+ *
+ * A whole pass, for the callers that need every node looked at (a full
+ * unmerge, a change of merge_across_nodes, memory going offline); ksmd
+ * itself sweeps in bounded slices.
  */
 void ksm_index_stable_sweep(void)
 {
@@ -583,41 +955,363 @@ bool ksm_index_stable_empty(void)
 	return !ksm_nr_nodes;
 }
 
-/**
- * ksm_index_round - the current scan round
- *
- * Return: the round number, which items in the unstable index carry.
- */
-u32 ksm_index_round(void)
+/* Is there a leader with @hash in its bucket? Hash compares only. */
+static bool ksm_stable_hash_known(struct ksm_index *idx, u32 hash)
 {
-	return ksm_round;
+	struct rb_node *rb = ksm_stable_bucket(idx, hash)->rb_node;
+	struct ksm_stable_node *node;
+
+	while (rb) {
+		node = rb_entry(rb, struct ksm_stable_node, rb);
+		if (node->hash == hash)
+			return true;
+		rb = hash < node->hash ? rb->rb_left : rb->rb_right;
+	}
+	return false;
+}
+
+/* ---- The unstable index ---- */
+
+static unsigned int ksm_unstable_nr(struct ksm_index *idx, u32 hash)
+{
+	return hash_32(hash, idx->unstable_bits);
+}
+
+static bool ksm_item_in_group(const struct ksm_item *item)
+{
+	return (unsigned long)item->chain_next & KSM_CHAIN_TWIG;
+}
+
+static struct ksm_index_twig *ksm_item_twig(const struct ksm_item *item)
+{
+	return (void *)((unsigned long)item->chain_next & ~KSM_CHAIN_TWIG);
+}
+
+static struct ksm_index_group *ksm_head_group(struct ksm_item *head)
+{
+	return container_of(head, struct ksm_index_group, head);
+}
+
+/* Put @entry (an item or a group head) at the front of its bucket. */
+static void ksm_unstable_push(struct ksm_index *idx, struct ksm_item *entry)
+{
+	unsigned int nr = ksm_unstable_nr(idx, entry->hash);
+	struct ksm_item **bucket = &idx->unstable[nr];
+
+	if (!*bucket && idx->nr_filled <= KSM_INDEX_FEW_BUCKETS) {
+		if (idx->nr_filled < KSM_INDEX_FEW_BUCKETS)
+			idx->filled[idx->nr_filled] = nr;
+		idx->nr_filled++;
+	}
+	entry->round = idx->round;
+	entry->chain_next = *bucket;
+	*bucket = entry;
+}
+
+/* Take @entry out of its bucket chain. */
+static void ksm_unstable_unchain(struct ksm_index *idx, struct ksm_item *entry)
+{
+	struct ksm_item **link = &idx->unstable[ksm_unstable_nr(idx, entry->hash)];
+
+	while (*link && *link != entry)
+		link = &(*link)->chain_next;
+	if (!WARN_ON_ONCE(!*link))
+		*link = entry->chain_next;
+}
+
+/* The group an item of this round's collision groups is in. */
+static struct ksm_index_group *ksm_unstable_group_of(struct ksm_index *idx,
+						     struct ksm_item *item)
+{
+	struct ksm_item *entry = idx->unstable[ksm_unstable_nr(idx, item->hash)];
+
+	for (; entry; entry = entry->chain_next)
+		if (ksm_item_state(entry) == KSM_ITEM_GROUP &&
+		    entry->hash == item->hash)
+			return ksm_head_group(entry);
+	return NULL;
+}
+
+static void ksm_twig_erase(struct ksm_index_group *group,
+			   struct ksm_index_twig *twig)
+{
+	rb_erase(&twig->rb, &group->tree);
+	kmem_cache_free(ksm_twig_cache, twig);
+}
+
+static void ksm_unstable_erase(struct ksm_index *idx, struct ksm_item *item)
+{
+	struct ksm_index_group *group;
+
+	ksm_index_assert_held(idx);
+	VM_WARN_ON_ONCE(ksm_item_state(item) != KSM_ITEM_UNSTABLE);
+	/* Links of older rounds point into emptied buckets and freed twigs. */
+	if (item->round == idx->round) {
+		if (!ksm_item_in_group(item)) {
+			ksm_unstable_unchain(idx, item);
+		} else {
+			group = ksm_unstable_group_of(idx, item);
+			if (!WARN_ON_ONCE(!group))
+				ksm_twig_erase(group, ksm_item_twig(item));
+		}
+	}
+	item->chain_next = NULL;
+	ksm_item_set_state(item, KSM_ITEM_IDLE);
+	ksm_index_count_unshared(idx, -1);
 }
 
 /**
- * ksm_index_new_round - start a scan round with an empty unstable index
- *
- * Stable nodes are swept as well when stable_node_chains_prune_millisecs
- * passed since the last sweep.
+ * ksm_index_unstable_erase - make an unstable item idle
+ * @item: an item in %KSM_ITEM_UNSTABLE state, of this round or older.
  */
-void ksm_index_new_round(void)
+void ksm_index_unstable_erase(struct ksm_item *item)
 {
-	unsigned long prune = READ_ONCE(ksm_tun.prune_millisecs);
-	unsigned int nr;
+	ksm_unstable_erase(&ksm_live_index, item);
+}
 
-	lockdep_assert_held(&ksm_lock);
-	ksm_round++;
-	if (ksm_unstable_nr_filled <= KSM_INDEX_FEW_BUCKETS) {
-		while (ksm_unstable_nr_filled) {
-			nr = ksm_unstable_filled[--ksm_unstable_nr_filled];
-			ksm_unstable_table[nr] = NULL;
-		}
-	} else {
-		memset(ksm_unstable_table, 0,
-		       sizeof(*ksm_unstable_table) << ksm_index_bits);
-		ksm_unstable_nr_filled = 0;
+static void ksm_unstable_chain(struct ksm_index *idx, struct ksm_item *item,
+			       u32 hash)
+{
+	item->hash = hash;
+	ksm_unstable_push(idx, item);
+	ksm_item_set_state(item, KSM_ITEM_UNSTABLE);
+	ksm_index_count_unshared(idx, 1);
+}
+
+/* Hang @item in @group at @link under @parent; false if out of memory. */
+static bool ksm_twig_add(struct ksm_index *idx, struct ksm_index_group *group,
+			 struct ksm_item *item, struct rb_node *parent,
+			 struct rb_node **link)
+{
+	struct ksm_index_twig *twig;
+
+	twig = kmem_cache_alloc(ksm_twig_cache, KSM_INDEX_GFP);
+	if (!twig)
+		return false;
+	twig->item = item;
+	rb_link_node(&twig->rb, parent, link);
+	rb_insert_color(&twig->rb, &group->tree);
+	item->hash = group->head.hash;
+	item->round = idx->round;
+	item->chain_next = (void *)((unsigned long)twig | KSM_CHAIN_TWIG);
+	ksm_item_set_state(item, KSM_ITEM_UNSTABLE);
+	ksm_index_count_unshared(idx, 1);
+	return true;
+}
+
+/* A new, empty collision group for @hash, at the front of its chain. */
+static struct ksm_index_group *ksm_unstable_new_group(struct ksm_index *idx,
+						      u32 hash)
+{
+	struct ksm_index_group *group;
+
+	group = kmem_cache_zalloc(ksm_group_cache, KSM_INDEX_GFP);
+	if (!group)
+		return NULL;
+	group->tree = RB_ROOT;
+	group->head.hash = hash;
+	ksm_item_set_state(&group->head, KSM_ITEM_GROUP);
+	list_add(&group->link, &idx->groups);
+	ksm_unstable_push(idx, &group->head);
+	return group;
+}
+
+/*
+ * Order @page (of domain @domain) against the page of @cand. Returns the
+ * order, with *@other set to the page of @cand (referenced) when they are
+ * the same, or -ESTALE in *@err if @cand no longer qualifies.
+ */
+static int ksm_unstable_cmp(struct ksm_index *idx, struct ksm_item *cand,
+			    struct page *page, int domain,
+			    struct page **other, int *err)
+{
+	struct page *opage = idx->ops->item_page(cand);
+	int ret, odomain;
+
+	*err = 0;
+	if (!opage) {
+		*err = -ESTALE;
+		return 0;
 	}
-	if (time_after_eq(jiffies, ksm_last_sweep + msecs_to_jiffies(prune)))
-		ksm_index_stable_sweep();
+	idx->compares++;
+	ret = ksm_pages_cmp(page, opage);
+	odomain = ksm_index_domain(page_folio(opage));
+	if (!ret && domain != odomain)
+		ret = domain < odomain ? -1 : 1;
+	if (!ret && IS_ENABLED(CONFIG_ARCH_HAS_MEMCMP_PAGES) &&
+	    memcmp_pages(page, opage))
+		ret = 1;
+	if (ret)
+		folio_put(page_folio(opage));
+	else
+		*other = opage;
+	return ret;
+}
+
+/*
+ * Search a collision group for @page; if it is not there, add @item at
+ * the place the search ended. A page that changed
+ * since it joined may leave the tree out of order for the rest of the
+ * round: a lookup may then miss its twin, which the next round, with a new
+ * index, finds.
+ */
+static struct ksm_item *ksm_group_match(struct ksm_index *idx,
+					struct ksm_index_group *group,
+					struct ksm_index_key key,
+					struct ksm_item *item,
+					struct page *page, struct page **other)
+{
+	struct ksm_index_twig *twig;
+	struct rb_node **link, *parent;
+	int ret, err;
+
+restart:
+	link = &group->tree.rb_node;
+	parent = NULL;
+	while (*link) {
+		parent = *link;
+		twig = rb_entry(parent, struct ksm_index_twig, rb);
+		ret = ksm_unstable_cmp(idx, twig->item, page, key.domain,
+				       other, &err);
+		if (err) {
+			ksm_unstable_erase(idx, twig->item);
+			goto restart;
+		}
+		if (!ret)
+			return twig->item;
+		link = ret < 0 ? &parent->rb_left : &parent->rb_right;
+	}
+	if (!ksm_twig_add(idx, group, item, parent, link))
+		ksm_unstable_chain(idx, item, key.hash);
+	return NULL;
+}
+
+/*
+ * Move the chained items with @key's hash into @group, so that the chain
+ * holds one entry per hash again: each costs one descent, once. An item
+ * identical to one of the group stays chained (it will merge with it).
+ */
+static void ksm_group_absorb(struct ksm_index *idx,
+			     struct ksm_index_group *group,
+			     struct ksm_index_key key)
+{
+	struct ksm_item *entry, *next, *twin;
+	struct page *page, *other;
+
+	entry = idx->unstable[ksm_unstable_nr(idx, key.hash)];
+	for (; entry; entry = next) {
+		next = entry->chain_next;
+		if (entry->hash != key.hash ||
+		    ksm_item_state(entry) == KSM_ITEM_GROUP)
+			continue;
+		page = idx->ops->item_page(entry);
+		ksm_unstable_erase(idx, entry);
+		if (!page)
+			continue;
+		key.domain = ksm_index_domain(page_folio(page));
+		twin = ksm_group_match(idx, group, key, entry, page, &other);
+		if (twin) {
+			folio_put(page_folio(other));
+			ksm_unstable_chain(idx, entry, key.hash);
+		}
+		folio_put(page_folio(page));
+	}
+}
+
+static struct ksm_item *ksm_unstable_match(struct ksm_index *idx,
+					   struct ksm_index_key key,
+					   struct ksm_item *item,
+					   struct page *page,
+					   struct page **other)
+{
+	struct ksm_index_group *group = NULL;
+	struct ksm_item *entry, *next;
+	unsigned int nr_chained = 0;
+	int ret, err;
+
+	ksm_index_assert_held(idx);
+	VM_WARN_ON_ONCE(ksm_item_state(item) != KSM_ITEM_IDLE);
+	entry = idx->unstable[ksm_unstable_nr(idx, key.hash)];
+	for (; entry; entry = next) {
+		next = entry->chain_next;
+		if (entry->hash != key.hash || entry == item)
+			continue;
+		if (ksm_item_state(entry) == KSM_ITEM_GROUP) {
+			group = ksm_head_group(entry);
+			continue;
+		}
+		ret = ksm_unstable_cmp(idx, entry, page, key.domain, other,
+				       &err);
+		if (err) {
+			ksm_unstable_erase(idx, entry);
+			continue;
+		}
+		if (!ret)
+			return entry;
+		nr_chained++;
+	}
+	if (!group && nr_chained)
+		group = ksm_unstable_new_group(idx, key.hash);
+	if (!group) {
+		ksm_unstable_chain(idx, item, key.hash);
+		return NULL;
+	}
+	if (nr_chained)
+		ksm_group_absorb(idx, group, key);
+	return ksm_group_match(idx, group, key, item, page, other);
+}
+
+/**
+ * ksm_index_unstable_find - find an unstable page identical to a page,
+ *	or add the page to the unstable index
+ * @key: hash and domain of @page.
+ * @item: the idle item of @page.
+ * @page: the page to look for.
+ * @other: set to the page found, with a reference on its folio.
+ *
+ * Items met whose pages vanished or became KSM pages leave the index.
+ *
+ * Return: the item of the identical page, still in the index; or NULL,
+ * and @item is in the index now.
+ */
+struct ksm_item *ksm_index_unstable_find(struct ksm_index_key key,
+					 struct ksm_item *item,
+					 struct page *page,
+					 struct page **other)
+{
+	struct ksm_index *idx = &ksm_live_index;
+
+	idx->nr_unstable++;
+	return ksm_unstable_match(idx, key, item, page, other);
+}
+
+/**
+ * ksm_index_unstable_insert - add an idle item to the unstable index
+ *	without looking at its page
+ * @item: the item.
+ * @key: hash and domain of its page.
+ *
+ * For smart scan, which keeps skipped pages findable; the item joins the
+ * chain even where a group holds its hash, and lookups compare with it.
+ */
+void ksm_index_unstable_insert(struct ksm_item *item, struct ksm_index_key key)
+{
+	struct ksm_index *idx = &ksm_live_index;
+
+	ksm_index_assert_held(idx);
+	VM_WARN_ON_ONCE(ksm_item_state(item) != KSM_ITEM_IDLE);
+	idx->nr_unstable++;
+	ksm_unstable_chain(idx, item, key.hash);
+}
+
+static bool ksm_unstable_hash_known(struct ksm_index *idx, u32 hash)
+{
+	struct ksm_item *entry = idx->unstable[ksm_unstable_nr(idx, hash)];
+
+	for (; entry; entry = entry->chain_next)
+		if (entry->hash == hash)
+			return true;
+	return false;
 }
 
 /**
@@ -632,157 +1326,146 @@ void ksm_index_new_round(void)
  */
 bool ksm_index_hash_known(u32 hash)
 {
-	unsigned int nr = ksm_index_bucket(hash);
-	struct ksm_stable_node *leader;
-	struct ksm_item *item;
+	struct ksm_index *idx = &ksm_live_index;
 
-	lockdep_assert_held(&ksm_lock);
-	hlist_for_each_entry(leader, &ksm_stable_table[nr], hnode)
-		if (leader->hash == hash)
-			return true;
-	for (item = ksm_unstable_table[nr]; item; item = item->chain_next)
-		if (item->hash == hash)
-			return true;
-	return false;
+	ksm_index_assert_held(idx);
+	return ksm_stable_hash_known(idx, hash) ||
+	       ksm_unstable_hash_known(idx, hash);
 }
 
 /**
- * ksm_index_unstable_insert - add an idle item to the unstable index
- * @item: the item.
- * @key: hash and domain of its page.
+ * ksm_index_round - the current scan round
+ *
+ * Return: the round number, which items in the unstable index carry.
  */
-void ksm_index_unstable_insert(struct ksm_item *item, struct ksm_index_key key)
+u32 ksm_index_round(void)
 {
-	unsigned int nr = ksm_index_bucket(key.hash);
-	struct ksm_item **bucket = &ksm_unstable_table[nr];
-
-	lockdep_assert_held(&ksm_lock);
-	VM_WARN_ON_ONCE(ksm_item_state(item) != KSM_ITEM_IDLE);
-	if (!*bucket && ksm_unstable_nr_filled <= KSM_INDEX_FEW_BUCKETS) {
-		if (ksm_unstable_nr_filled < KSM_INDEX_FEW_BUCKETS)
-			ksm_unstable_filled[ksm_unstable_nr_filled] = nr;
-		ksm_unstable_nr_filled++;
-	}
-	item->hash = key.hash;
-	item->round = ksm_round;
-	item->chain_next = *bucket;
-	*bucket = item;
-	ksm_item_set_state(item, KSM_ITEM_UNSTABLE);
-	ksm_stat_add(pages_unshared, 1);
+	return ksm_live_index.round;
 }
 
-/**
- * ksm_index_unstable_erase - make an unstable item idle
- * @item: an item in %KSM_ITEM_UNSTABLE state, of this round or older.
- */
-void ksm_index_unstable_erase(struct ksm_item *item)
+static void ksm_unstable_free_groups(struct ksm_index *idx)
 {
-	struct ksm_item **link;
+	struct ksm_index_group *group, *tmp;
+	struct ksm_index_twig *twig, *next;
 
-	lockdep_assert_held(&ksm_lock);
-	VM_WARN_ON_ONCE(ksm_item_state(item) != KSM_ITEM_UNSTABLE);
-	if (item->round == ksm_round) {
-		link = &ksm_unstable_table[ksm_index_bucket(item->hash)];
-		while (*link && *link != item)
-			link = &(*link)->chain_next;
-		if (!WARN_ON_ONCE(!*link))
-			*link = item->chain_next;
+	list_for_each_entry_safe(group, tmp, &idx->groups, link) {
+		rbtree_postorder_for_each_entry_safe(twig, next, &group->tree,
+						     rb)
+			kmem_cache_free(ksm_twig_cache, twig);
+		list_del(&group->link);
+		kmem_cache_free(ksm_group_cache, group);
 	}
-	item->chain_next = NULL;
-	ksm_item_set_state(item, KSM_ITEM_IDLE);
-	ksm_stat_add(pages_unshared, -1);
 }
 
 /*
- * Fetch the page of an unstable item and see if it still qualifies.
- * Returns it with a folio reference, or NULL if the item should leave.
+ * Size the unstable buckets for the round to come from the items of the
+ * round that ended: about two per bucket. Keeps the old table if a new
+ * one cannot be had.
  */
-static struct page *ksm_index_unstable_page(struct ksm_item *cand)
+static void ksm_unstable_resize(struct ksm_index *idx)
 {
-	unsigned long addr = ksm_item_nr(cand) << PAGE_SHIFT;
-	struct folio *folio;
-	struct page *page;
+	unsigned int bits = max_t(unsigned int, KSM_INDEX_MIN_BITS,
+				  order_base_2(idx->nr_unstable / 2 + 1));
+	struct ksm_item **table;
 
-	folio = ksm_merge_get_folio(cand->owner, addr, &page);
-	if (!folio)
-		return NULL;
-	if (folio_test_ksm(folio)) {
-		folio_put(folio);
-		return NULL;
+	/* Shrink lazily, so that a round of fewer items costs no churn. */
+	if (bits == idx->unstable_bits ||
+	    (bits < idx->unstable_bits && bits + 2 > idx->unstable_bits))
+		return;
+	table = kvcalloc(1U << bits, sizeof(*table), KSM_INDEX_GFP);
+	if (!table)
+		return;
+	kvfree(idx->unstable);
+	idx->unstable = table;
+	idx->unstable_bits = bits;
+	idx->nr_filled = 0;
+}
+
+static void ksm_unstable_empty(struct ksm_index *idx)
+{
+	unsigned int nr;
+
+	ksm_unstable_free_groups(idx);
+	if (idx->nr_filled <= KSM_INDEX_FEW_BUCKETS) {
+		while (idx->nr_filled) {
+			nr = idx->filled[--idx->nr_filled];
+			idx->unstable[nr] = NULL;
+		}
+	} else {
+		memset(idx->unstable, 0,
+		       sizeof(*idx->unstable) << idx->unstable_bits);
+		idx->nr_filled = 0;
 	}
-	return page;
+	ksm_unstable_resize(idx);
+	idx->nr_unstable = 0;
+	idx->round++;
 }
 
 /**
- * ksm_index_unstable_find - find an unstable page identical to a page
- * @key: hash and domain of @page.
- * @item: the item of @page, which is not in the unstable index.
- * @page: the page to look for.
- * @other: set to the page found, with a reference on its folio.
+ * ksm_index_new_round - start a scan round with an empty unstable index
  *
- * Items met whose pages vanished or became KSM pages leave the index.
- *
- * Return: the item of the identical page, still in the index, or NULL.
+ * A slice of the stable index is swept as well when
+ * stable_node_chains_prune_millisecs passed since the last slice.
  */
-struct ksm_item *ksm_index_unstable_find(struct ksm_index_key key,
-					 struct ksm_item *item,
-					 struct page *page,
-					 struct page **other)
+void ksm_index_new_round(void)
 {
-	struct ksm_item **link = &ksm_unstable_table[ksm_index_bucket(key.hash)];
-	unsigned int budget = KSM_INDEX_MAX_COMPARES;
-	struct ksm_item *cand;
-	struct page *opage;
+	unsigned long prune = READ_ONCE(ksm_tun.prune_millisecs);
+	struct ksm_index *idx = &ksm_live_index;
 
-	lockdep_assert_held(&ksm_lock);
-	while ((cand = *link) && budget) {
-		if (cand->hash != key.hash || cand == item ||
-		    WARN_ON_ONCE(cand->round != ksm_round)) {
-			link = &cand->chain_next;
-			continue;
-		}
-		budget--;
-		opage = ksm_index_unstable_page(cand);
-		if (!opage) {
-			ksm_index_unstable_erase(cand);
-			continue;
-		}
-		/* Pages of other domains share the buckets: pass them by. */
-		if (ksm_index_domain(page_folio(opage)) == key.domain &&
-		    ksm_pages_same(page, opage)) {
-			*other = opage;
-			return cand;
-		}
-		folio_put(page_folio(opage));
-		link = &cand->chain_next;
+	ksm_index_assert_held(idx);
+	ksm_unstable_empty(idx);
+	if (time_after_eq(jiffies, ksm_last_sweep + msecs_to_jiffies(prune))) {
+		ksm_index_sweep_slice(KSM_SWEEP_BUCKETS);
+		ksm_last_sweep = jiffies;
+	} else if (!list_empty(&idx->pending)) {
+		ksm_stable_place_pending(idx);
 	}
-	return NULL;
+}
+
+static int ksm_index_setup(struct ksm_index *idx,
+			   const struct ksm_index_ops *ops, struct mutex *lock,
+			   bool live)
+{
+	idx->ops = ops;
+	idx->lock = lock;
+	idx->live = live;
+	idx->round = 1;
+	idx->stable_bits = KSM_INDEX_MIN_BITS;
+	idx->unstable_bits = KSM_INDEX_MIN_BITS;
+	INIT_LIST_HEAD(&idx->pending);
+	INIT_LIST_HEAD(&idx->groups);
+	idx->stable = kvcalloc(1U << idx->stable_bits, sizeof(*idx->stable),
+			       GFP_KERNEL);
+	idx->unstable = kvcalloc(1U << idx->unstable_bits,
+				 sizeof(*idx->unstable), GFP_KERNEL);
+	if (!idx->stable || !idx->unstable) {
+		kvfree(idx->stable);
+		kvfree(idx->unstable);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /**
- * ksm_index_init - allocate the index tables
+ * ksm_index_init - create the caches and the live index
+ * @ops: what the index calls back into.
  *
  * Return: 0, or -ENOMEM.
  */
-int ksm_index_init(void)
+int ksm_index_init(const struct ksm_index_ops *ops)
 {
-	int bits = ilog2(totalram_pages() | 1) - 4;
-
-	ksm_index_bits = clamp_t(int, bits, KSM_INDEX_MIN_BITS,
-				 KSM_INDEX_MAX_BITS);
 	ksm_node_cache = KMEM_CACHE(ksm_stable_node, 0);
 	ksm_maps_cache = kmem_cache_create("ksm_node_maps",
 					   KSM_NODE_FIRST_MAPS *
 					   sizeof(struct ksm_item *), 0, 0,
 					   NULL);
-	ksm_stable_table = kvcalloc(1U << ksm_index_bits,
-				    sizeof(*ksm_stable_table), GFP_KERNEL);
-	ksm_unstable_table = kvcalloc(1U << ksm_index_bits,
-				      sizeof(*ksm_unstable_table), GFP_KERNEL);
-	if (!ksm_node_cache || !ksm_maps_cache || !ksm_stable_table ||
-	    !ksm_unstable_table) {
-		kvfree(ksm_unstable_table);
-		kvfree(ksm_stable_table);
+	ksm_group_cache = KMEM_CACHE(ksm_index_group, 0);
+	ksm_twig_cache = KMEM_CACHE(ksm_index_twig, 0);
+	if (!ksm_node_cache || !ksm_maps_cache || !ksm_group_cache ||
+	    !ksm_twig_cache ||
+	    ksm_index_setup(&ksm_live_index, ops, &ksm_lock, true)) {
+		kmem_cache_destroy(ksm_twig_cache);
+		kmem_cache_destroy(ksm_group_cache);
 		kmem_cache_destroy(ksm_maps_cache);
 		kmem_cache_destroy(ksm_node_cache);
 		return -ENOMEM;

@@ -156,11 +156,14 @@ struct ksm_mm {
  * @KSM_ITEM_IDLE: nowhere.
  * @KSM_ITEM_UNSTABLE: in an unstable index chain (valid in its round only).
  * @KSM_ITEM_MERGED: its page is mapped from a KSM page; listed in a node.
+ * @KSM_ITEM_GROUP: not a page's item but the head of a collision group in
+ *	an unstable index chain (struct ksm_index_group).
  */
 enum ksm_item_state {
 	KSM_ITEM_IDLE = 0,
 	KSM_ITEM_UNSTABLE = 1,
 	KSM_ITEM_MERGED = 2,
+	KSM_ITEM_GROUP = 3,
 };
 
 #define KSM_ITEM_STATE_MASK	GENMASK(1, 0)
@@ -189,7 +192,8 @@ struct ksm_stable_node;
  *	only read through the ksm_item_*() accessors. The page number is the
  *	virtual page number while idle or unstable, and the linear page
  *	offset in the anon_vma while merged, which rmap walks need.
- * @chain_next: next item in the same unstable index bucket.
+ * @chain_next: next item in the same unstable index bucket; while the
+ *	item is in a collision group, its twig instead (ksm_index.c).
  * @anon_vma: the anon_vma the merged page is mapped through (referenced).
  * @hash: sample hash of the page when last looked at.
  * @round: scan round in which the item joined the unstable index; while
@@ -273,22 +277,26 @@ static inline void ksm_item_set_field(struct ksm_item *item,
 
 /**
  * struct ksm_stable_node - one KSM page and the mappings tracked of it
- * @hnode: link in a stable index bucket; only the group leader is linked.
+ * @rb: link in the content-ordered tree of a stable index bucket; only
+ *	the group leader is linked.
  * @group: the other nodes with the same content (dups); empty if alone.
+ *	A node that could not be placed in its tree yet (a KSM page on its
+ *	path was frozen) waits on the index's pending list through it.
  * @maps: items mapping this KSM page; @nr_maps used, @max_maps allocated.
  * @nr_maps: number of entries used in @maps.
  * @max_maps: number of entries allocated in @maps.
  * @kpfn: pfn of the KSM folio; folio_migrate_ksm() moves it.
  * @hash: sample hash of the content.
  * @domain: index domain (NUMA node, or 0 when merging across nodes).
- * @indexed: linked in the stable index (leader or group member).
+ * @indexed: linked in the stable index (leader, group member or pending).
+ * @pending: waiting on the pending list instead of a tree.
  *
  * The KSM folio's ->mapping points here (with PAGE_MAPPING_KSM) for as long
  * as the node lives. Index links are changed under ksm_lock; @maps, @nr_maps
  * and @kpfn also with the KSM folio locked, which is what rmap walks hold.
  */
 struct ksm_stable_node {
-	struct hlist_node hnode;
+	struct rb_node rb;
 	struct list_head group;
 	struct ksm_item **maps;
 	unsigned int nr_maps;
@@ -297,12 +305,14 @@ struct ksm_stable_node {
 	u32 hash;
 	int domain;
 	bool indexed;
+	bool pending;
 };
 
 /**
  * struct ksm_index_key - what locates a page in the indexes
  * @hash: sample hash of the contents.
- * @domain: index domain of the page.
+ * @domain: index domain of the page: any small integer (a NUMA node when
+ *	merge_across_nodes is 0, else 0).
  */
 struct ksm_index_key {
 	u32 hash;
@@ -361,6 +371,7 @@ void ksm_mm_free(struct ksm_mm *slot);
 /* ksm_index.c */
 struct ksm_stable_node *folio_ksm_node(struct folio *folio);
 u32 ksm_index_page_hash(struct page *page);
+int ksm_pages_cmp(struct page *page1, struct page *page2);
 bool ksm_pages_same(struct page *page1, struct page *page2);
 int ksm_index_domain(struct folio *folio);
 struct folio *ksm_node_get_folio(struct ksm_stable_node *node);
@@ -388,7 +399,20 @@ struct ksm_item *ksm_index_unstable_find(struct ksm_index_key key,
 					 struct page **other);
 u32 ksm_index_round(void);
 void ksm_index_new_round(void);
-int ksm_index_init(void);
+
+/**
+ * struct ksm_index_ops - what the index asks of the layers above it
+ * @item_page: the page an unstable item tracks, with a reference on its
+ *	folio, or NULL if the item no longer qualifies (its page went away
+ *	or became a KSM page). Called under the index lock.
+ * @node_moved: a KSM page was found outside the domain of its node.
+ */
+struct ksm_index_ops {
+	struct page *(*item_page)(struct ksm_item *item);
+	void (*node_moved)(void);
+};
+
+int ksm_index_init(const struct ksm_index_ops *ops);
 
 /* ksm_merge.c */
 struct vm_area_struct *ksm_merge_find_vma(struct ksm_mm *slot,

@@ -475,6 +475,12 @@ static bool ksm_scan_try_stable(struct ksm_item *item, unsigned long addr,
 	int err;
 
 	node = ksm_index_stable_find(key, page, &kfolio);
+	/*
+	 * A KSM page on the way was frozen: the page may be its twin, so it
+	 * waits for the next round rather than start a second KSM page.
+	 */
+	if (IS_ERR(node))
+		return true;
 	if (!node)
 		return false;
 	err = ksm_merge_into_node(item, addr, page, node, kfolio);
@@ -489,10 +495,8 @@ static void ksm_scan_try_unstable(struct ksm_item *item, unsigned long addr,
 	struct page *opage;
 
 	other = ksm_index_unstable_find(key, item, page, &opage);
-	if (!other) {
-		ksm_index_unstable_insert(item, key);
+	if (!other)
 		return;
-	}
 	ksm_index_unstable_erase(other);
 	ksm_merge_pair(item, addr, page, other, opage);
 	folio_put(page_folio(opage));

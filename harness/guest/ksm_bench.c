@@ -60,7 +60,20 @@ enum kind {
 	K_UNIQUE,	/* every page unique */
 	K_VOLATILE,	/* identical across processes, pg % 4 == 0 rewritten */
 	K_SPARSE,	/* 1 TiB, 16 touched unique pages */
+	K_FAMILY,	/* identical across processes, one content family */
 };
+
+/*
+ * Content families (wfh, wft, wfs): pages that differ from each other in a
+ * few bytes only, as real memory does, identical across processes.
+ */
+enum family {
+	FAM_NONE = -1,
+	FAM_HEADER,	/* zero but for a 16-byte header with a sequence number */
+	FAM_TAIL,	/* one filler, the last two bytes tell pages apart */
+	FAM_SPREAD,	/* one filler, one word changed, its place spread */
+};
+static enum family fill_family = FAM_NONE;
 
 struct kid {
 	pid_t pid;
@@ -465,11 +478,38 @@ static inline uint64_t seed_of(long pg, int owner, uint32_t gen)
 		   (uint64_t)gen * 0xbf58476d1ce4e5b9ULL);
 }
 
+static void fill_family_page(uint64_t *p, long pg)
+{
+	long words = page_size / 8;
+
+	switch (fill_family) {
+	case FAM_HEADER:
+		memset(p, 0, page_size);
+		p[0] = 0x48454144;
+		p[1] = pg + 1;
+		break;
+	case FAM_TAIL:
+		memset(p, 0xee, page_size);
+		((unsigned char *)p)[page_size - 1] = pg;
+		((unsigned char *)p)[page_size - 2] = pg >> 8;
+		break;
+	default:
+		for (long w = 0; w < words; w++)
+			p[w] = 0x5151515151515151ULL;
+		p[(pg * 37) % words] ^= pg + 1;
+		break;
+	}
+}
+
 static void fill_page(uint64_t *p, long pg, int owner, uint32_t gen)
 {
 	uint64_t s = seed_of(pg, owner, gen);
 	long words = page_size / 8;
 
+	if (fill_family != FAM_NONE) {
+		fill_family_page(p, pg);
+		return;
+	}
 	for (long w = 0; w < words; w++)
 		p[w] = s ^ (w * 0x94d049bb133111ebULL);
 }
@@ -480,6 +520,14 @@ static long check_page(const uint64_t *p, long pg, int owner, uint32_t gen)
 	uint64_t s = seed_of(pg, owner, gen);
 	long words = page_size / 8, bad = 0;
 
+	if (fill_family != FAM_NONE) {
+		static uint64_t want[65536 / 8];
+
+		fill_family_page(want, pg);
+		for (long b = 0; b < page_size; b++)
+			bad += ((const char *)p)[b] != ((const char *)want)[b];
+		return bad;
+	}
 	for (long w = 0; w < words; w++) {
 		uint64_t x = p[w] ^ s ^ (w * 0x94d049bb133111ebULL);
 
@@ -504,6 +552,7 @@ static int owner_of(const struct spec *s, long pg, int me)
 	switch (s->kind) {
 	case K_SAME:
 	case K_VOLATILE:
+	case K_FAMILY:
 		return -1;
 	case K_HALF:
 		return (pg & 1) ? me : -1;
@@ -855,8 +904,9 @@ static int run_identical(const char *w, int nprocs, long mib, enum kind kind,
 	double t0, t, c0, c1;
 
 	note("%s: %d processes x %ld MiB (%s), pages_to_scan=%ld sleep_millisecs=%ld", w,
-	     nprocs, mib, kind == K_HALF ? "half identical, half unique" : "all identical",
-	     pages_to_scan, sleep_ms);
+	     nprocs, mib, kind == K_HALF ? "half identical, half unique" :
+	     kind == K_FAMILY ? "one content family, twins across processes" :
+	     "all identical", pages_to_scan, sleep_ms);
 	if (ksm_prepare(pages_to_scan, sleep_ms))
 		FAIL(w, "cannot reset KSM");
 	ksm_slab(&slab0, &objs0, NULL, 0);
@@ -1011,6 +1061,64 @@ static int run_unique(const char *w)
 		FAIL(w, "contents wrong after scanning");
 	reap();
 	ksm_write("run", 2);
+	return finish(w, NULL);
+}
+
+/*
+ * Scaling: ksmd CPU per page scanned with 2^15 to 2^20 unique pages tracked
+ * (two processes of half each), measured over the two full scans after the
+ * first, when every page has its item and the index holds them all.
+ */
+static double scale_one(const char *w, long total)
+{
+	struct spec s = { K_UNIQUE, total / 2 };
+	long fs0, sc0, sc1;
+	double c0, c1, t0;
+
+	if (ksm_prepare(10000, 0) || spawn(2, &s))
+		return -1;
+	fs0 = ksm_read("full_scans");
+	t0 = now();
+	if (ksm_write("run", 1))
+		return -1;
+	while (ksm_read("full_scans") < fs0 + 1 && now() - t0 < 1200)
+		sleep_s(0.01);
+	sc0 = ksm_read("pages_scanned");
+	c0 = ksmd_cpu();
+	while (ksm_read("full_scans") < fs0 + 3 && now() - t0 < 2400)
+		sleep_s(0.01);
+	c1 = ksmd_cpu();
+	sc1 = ksm_read("pages_scanned");
+	ksm_write("run", 0);
+	if (ksm_read("full_scans") < fs0 + 3 || ksm_read("pages_sharing"))
+		return -1;
+	if (sc0 < 0 || sc1 < 0)
+		sc1 = 2 * total, sc0 = 0;
+	note("%s: %ld pages tracked: ksmd %.4f s CPU for %ld pages scanned", w, total,
+	     c1 - c0, sc1 - sc0);
+	return 1e6 * (c1 - c0) / (sc1 - sc0);
+}
+
+static int run_scale(const char *w)
+{
+	static const int shifts[] = { 15, 17, 19, 20 };
+	double us[4];
+	char metric[32];
+
+	for (int i = 0; i < 4; i++) {
+		long total = 1L << (shifts[i] - (quick ? 4 : 0));
+
+		us[i] = scale_one(w, total);
+		if (us[i] < 0)
+			FAIL(w, "scan of unique pages failed or merged something");
+		if (verify_all(w, "after scanning"))
+			FAIL(w, "contents wrong after scanning");
+		reap();
+		ksm_write("run", 2);
+		snprintf(metric, sizeof(metric), "cpu_per_page_us_2e%d", shifts[i]);
+		put(w, metric, "%.5f", us[i]);
+	}
+	put(w, "ratio_2e20_2e15", "%.4f", us[3] / us[0]);
 	return finish(w, NULL);
 }
 
@@ -1192,6 +1300,14 @@ int main(int argc, char **argv)
 			r = run_sparse("w5");
 		else if (!strcmp(w, "w6"))
 			r = run_volatile("w6");
+		else if (!strcmp(w, "wscale"))
+			r = run_scale("wscale");
+		else if (!strcmp(w, "wfh") || !strcmp(w, "wft") || !strcmp(w, "wfs")) {
+			fill_family = w[2] == 'h' ? FAM_HEADER :
+				      w[2] == 't' ? FAM_TAIL : FAM_SPREAD;
+			r = run_identical(w, 2, quick ? 4 : 64, K_FAMILY, 10000, 0, 0);
+			fill_family = FAM_NONE;
+		}
 		else {
 			printf("BENCH-FAIL %s no such workload\n", w);
 			r = 1;

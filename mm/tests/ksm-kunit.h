@@ -3,7 +3,8 @@
  * KUnit tests for KSM: the parts that need no page tables.
  *
  * Included at the end of mm/ksm_index.c, so the tests reach its static
- * helpers. They take ksm_lock like ksmd does, so ksmd waits meanwhile.
+ * helpers. Index tests build private indexes; they take ksm_lock because
+ * stable nodes assert it, so ksmd waits meanwhile.
  */
 #ifndef _KSM_KUNIT_H
 #define _KSM_KUNIT_H
@@ -122,157 +123,473 @@ static void ksm_test_profit(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ksm_general_profit(0, 0, 100), -100 * item);
 }
 
-static void ksm_test_unstable_round(struct kunit *test)
+/*
+ * Private fixtures: an index of the test's own, whose unstable items are
+ * struct ksm_test_item and whose pages come from alloc_page(). Nothing of
+ * the live index is touched; ksm_lock is taken only because stable nodes
+ * and their statistics assert it.
+ */
+struct ksm_test_item {
+	struct ksm_item item;
+	struct page *page;
+};
+
+static struct page *ksm_test_item_page(struct ksm_item *item)
 {
-	struct ksm_index_key key = { .hash = 0x1234, .domain = 0 };
-	struct ksm_item a = {}, b = {};
-	unsigned long unshared;
-	unsigned int bucket;
+	struct ksm_test_item *ti = container_of(item, struct ksm_test_item,
+						item);
+
+	if (!ti->page)
+		return NULL;
+	get_page(ti->page);
+	return ti->page;
+}
+
+static unsigned int ksm_test_moved;
+
+static void ksm_test_node_moved(void)
+{
+	ksm_test_moved++;
+}
+
+static const struct ksm_index_ops ksm_test_ops = {
+	.item_page = ksm_test_item_page,
+	.node_moved = ksm_test_node_moved,
+};
+
+static struct ksm_index *ksm_test_index(struct kunit *test)
+{
+	struct ksm_index *idx = kunit_kzalloc(test, sizeof(*idx), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, idx);
+	KUNIT_ASSERT_EQ(test, ksm_index_setup(idx, &ksm_test_ops, &ksm_lock,
+					      false), 0);
+	return idx;
+}
+
+static void ksm_test_index_free(struct ksm_index *idx)
+{
+	ksm_unstable_free_groups(idx);
+	kvfree(idx->stable);
+	kvfree(idx->unstable);
+}
+
+/* Pseudo-random numbers of a fixed seed: every run tests the same pages. */
+static u32 ksm_test_rand(u32 *state)
+{
+	*state = *state * 1664525 + 1013904223;
+	return *state;
+}
+
+/* The worst a red-black tree of @n entries makes a lookup compare. */
+static unsigned int ksm_test_bound(unsigned int n)
+{
+	return 2 * (ilog2(n + 1) + 1) + 1;
+}
+
+enum ksm_test_family {
+	/* Zero pages with a one-word header outside the sample. */
+	KSM_FAMILY_HEADER,
+	/* Pages that differ in their last word only. */
+	KSM_FAMILY_TAIL,
+	/* One filler, one word changed at a position spread over the page. */
+	KSM_FAMILY_SPREAD,
+	/* Random pages with a few random bytes changed, forced to one hash. */
+	KSM_FAMILY_SPARSE,
+};
+
+/* Fill @page as member @i of @family; @base is a random page. */
+static void ksm_test_fill(struct page *page, enum ksm_test_family family,
+			  unsigned int i, const u64 *base, u32 *seed)
+{
+	u64 *w = page_address(page);
+	unsigned int n;
+
+	switch (family) {
+	case KSM_FAMILY_HEADER:
+		memset(w, 0, PAGE_SIZE);
+		w[1] = i + 1;
+		break;
+	case KSM_FAMILY_TAIL:
+		memset(w, 0xa5, PAGE_SIZE);
+		w[PAGE_SIZE / sizeof(u64) - 1] = i;
+		break;
+	case KSM_FAMILY_SPREAD:
+		memset(w, 0x3c, PAGE_SIZE);
+		/*
+		 * Block b of 16 words has its sampled word at 7 b % 16: the
+		 * word after it never is. i tells which block and what.
+		 */
+		n = i % (PAGE_SIZE / sizeof(u64) / 16);
+		w[n * 16 + (7 * n + 1) % 16] = i + 1;
+		break;
+	case KSM_FAMILY_SPARSE:
+		memcpy(w, base, PAGE_SIZE);
+		for (n = 0; n < 1 + i % 3; n++)
+			((u8 *)w)[ksm_test_rand(seed) % PAGE_SIZE] ^=
+				1 + ksm_test_rand(seed) % 255;
+		/* Two members may draw the same change: make each unique. */
+		w[2] ^= (u64)i << 32;
+		break;
+	}
+}
+
+#define KSM_TEST_PAGES	128
+
+/*
+ * Insert a family of pages that agree on every sampled word (or are given
+ * one hash on purpose) into the unstable index, then look up a twin of
+ * each: every twin is found, with at most a tree's height of compares.
+ */
+static void ksm_test_unstable_family(struct kunit *test,
+				     enum ksm_test_family family)
+{
+	struct ksm_test_item *items, *twins;
+	struct ksm_index *idx = ksm_test_index(test);
+	struct ksm_index_key key;
+	struct page *other;
+	struct ksm_item *found;
+	unsigned long before, worst = 0;
+	u32 seed = 12345 + family, hash = 0;
+	u64 *base;
+	int i;
+
+	items = kunit_kcalloc(test, KSM_TEST_PAGES, sizeof(*items), GFP_KERNEL);
+	twins = kunit_kcalloc(test, KSM_TEST_PAGES, sizeof(*twins), GFP_KERNEL);
+	base = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, items);
+	KUNIT_ASSERT_NOT_NULL(test, twins);
+	KUNIT_ASSERT_NOT_NULL(test, base);
+	for (i = 0; i < PAGE_SIZE / sizeof(u64); i++)
+		base[i] = ((u64)ksm_test_rand(&seed) << 32) ^ ksm_test_rand(&seed);
 
 	mutex_lock(&ksm_lock);
-	unshared = ksm_stats.pages_unshared;
-	bucket = ksm_index_bucket(key.hash);
-	ksm_index_unstable_insert(&a, key);
-	ksm_index_unstable_insert(&b, key);
-	KUNIT_EXPECT_PTR_EQ(test, ksm_unstable_table[bucket], &b);
-	KUNIT_EXPECT_PTR_EQ(test, b.chain_next, &a);
-	KUNIT_EXPECT_EQ(test, ksm_stats.pages_unshared, unshared + 2);
-	KUNIT_EXPECT_EQ(test, a.round, ksm_index_round());
-	KUNIT_EXPECT_TRUE(test, ksm_index_hash_known(key.hash));
-	KUNIT_EXPECT_FALSE(test, ksm_index_hash_known(key.hash + 1));
-
-	/* Erasing the tail keeps the head. */
-	ksm_index_unstable_erase(&a);
-	KUNIT_EXPECT_PTR_EQ(test, ksm_unstable_table[bucket], &b);
-	KUNIT_EXPECT_PTR_EQ(test, b.chain_next, NULL);
-	KUNIT_EXPECT_EQ(test, ksm_item_state(&a), KSM_ITEM_IDLE);
-
-	/* A new round empties the index; old links are never followed. */
-	ksm_index_new_round();
-	KUNIT_EXPECT_PTR_EQ(test, ksm_unstable_table[bucket], NULL);
-	KUNIT_EXPECT_FALSE(test, ksm_index_hash_known(key.hash));
-	KUNIT_EXPECT_NE(test, b.round, ksm_index_round());
-	b.chain_next = (struct ksm_item *)0x10;
-	ksm_index_unstable_erase(&b);
-	KUNIT_EXPECT_PTR_EQ(test, ksm_unstable_table[bucket], NULL);
-	KUNIT_EXPECT_EQ(test, ksm_stats.pages_unshared, unshared);
+	for (i = 0; i < KSM_TEST_PAGES; i++) {
+		items[i].page = alloc_page(GFP_KERNEL);
+		twins[i].page = alloc_page(GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, items[i].page);
+		KUNIT_ASSERT_NOT_NULL(test, twins[i].page);
+		ksm_test_fill(items[i].page, family, i, base, &seed);
+		memcpy(page_address(twins[i].page),
+		       page_address(items[i].page), PAGE_SIZE);
+		key.hash = ksm_index_page_hash(items[i].page);
+		if (family == KSM_FAMILY_SPARSE)
+			key.hash = 0xdead;
+		else if (i)
+			/* The family collides on the sample by design. */
+			KUNIT_EXPECT_EQ(test, key.hash, hash);
+		hash = key.hash;
+		key.domain = ksm_index_domain(page_folio(items[i].page));
+		found = ksm_unstable_match(idx, key, &items[i].item,
+					   items[i].page, &other);
+		KUNIT_EXPECT_PTR_EQ(test, found, NULL);
+		KUNIT_EXPECT_EQ(test, ksm_item_state(&items[i].item),
+				KSM_ITEM_UNSTABLE);
+	}
+	for (i = 0; i < KSM_TEST_PAGES; i++) {
+		key.hash = family == KSM_FAMILY_SPARSE ? 0xdead :
+			   ksm_index_page_hash(twins[i].page);
+		key.domain = ksm_index_domain(page_folio(twins[i].page));
+		before = idx->compares;
+		found = ksm_unstable_match(idx, key, &twins[i].item,
+					   twins[i].page, &other);
+		worst = max(worst, idx->compares - before);
+		KUNIT_EXPECT_PTR_EQ_MSG(test, found, &items[i].item,
+					"family %d page %d", family, i);
+		if (found) {
+			KUNIT_EXPECT_PTR_EQ(test, other, items[i].page);
+			put_page(other);
+		} else {
+			ksm_unstable_erase(idx, &twins[i].item);
+		}
+	}
+	KUNIT_EXPECT_LE_MSG(test, worst, ksm_test_bound(KSM_TEST_PAGES),
+			    "family %d", family);
+	for (i = 0; i < KSM_TEST_PAGES; i++) {
+		if (ksm_item_state(&items[i].item) == KSM_ITEM_UNSTABLE)
+			ksm_unstable_erase(idx, &items[i].item);
+		__free_page(items[i].page);
+		__free_page(twins[i].page);
+	}
+	ksm_test_index_free(idx);
 	mutex_unlock(&ksm_lock);
 }
 
-/* A KSM-looking folio filled with @fill, owned by a fresh node. */
-static struct ksm_stable_node *ksm_test_node(struct kunit *test, int fill,
+static void ksm_test_unstable_header(struct kunit *test)
+{
+	ksm_test_unstable_family(test, KSM_FAMILY_HEADER);
+}
+
+static void ksm_test_unstable_tail(struct kunit *test)
+{
+	ksm_test_unstable_family(test, KSM_FAMILY_TAIL);
+}
+
+static void ksm_test_unstable_spread(struct kunit *test)
+{
+	ksm_test_unstable_family(test, KSM_FAMILY_SPREAD);
+}
+
+static void ksm_test_unstable_sparse(struct kunit *test)
+{
+	ksm_test_unstable_family(test, KSM_FAMILY_SPARSE);
+}
+
+/*
+ * Items whose pages went away leave on the way, a new round starts empty
+ * and old links are never followed, and the buckets follow the items.
+ */
+static void ksm_test_unstable_round(struct kunit *test)
+{
+	struct ksm_index *idx = ksm_test_index(test);
+	struct ksm_test_item a = {}, b = {}, c = {};
+	struct ksm_index_key key = { .hash = 0x1234 };
+	struct ksm_item *found, *many;
+	struct page *other;
+	unsigned int i, bits;
+
+	mutex_lock(&ksm_lock);
+	a.page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	b.page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	c.page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	KUNIT_ASSERT_NOT_NULL(test, a.page);
+	KUNIT_ASSERT_NOT_NULL(test, b.page);
+	KUNIT_ASSERT_NOT_NULL(test, c.page);
+	((u64 *)page_address(b.page))[5] = 1;
+	key.domain = ksm_index_domain(page_folio(a.page));
+	KUNIT_EXPECT_PTR_EQ(test, ksm_unstable_match(idx, key, &a.item, a.page,
+						     &other), NULL);
+	KUNIT_EXPECT_PTR_EQ(test, ksm_unstable_match(idx, key, &b.item, b.page,
+						     &other), NULL);
+	/* Two contents under one hash: a group holds both. */
+	KUNIT_EXPECT_FALSE(test, list_empty(&idx->groups));
+	KUNIT_EXPECT_TRUE(test, ksm_item_in_group(&a.item));
+	KUNIT_EXPECT_TRUE(test, ksm_unstable_hash_known(idx, key.hash));
+	KUNIT_EXPECT_FALSE(test, ksm_unstable_hash_known(idx, key.hash + 1));
+
+	/* a's page goes away: the lookup drops it and finds nothing. */
+	__free_page(a.page);
+	a.page = NULL;
+	found = ksm_unstable_match(idx, key, &c.item, c.page, &other);
+	KUNIT_EXPECT_PTR_EQ(test, found, NULL);
+	KUNIT_EXPECT_EQ(test, ksm_item_state(&a.item), KSM_ITEM_IDLE);
+	KUNIT_EXPECT_EQ(test, ksm_item_state(&c.item), KSM_ITEM_UNSTABLE);
+
+	/* A new round empties the index; old links are never followed. */
+	ksm_unstable_empty(idx);
+	KUNIT_EXPECT_TRUE(test, list_empty(&idx->groups));
+	KUNIT_EXPECT_FALSE(test, ksm_unstable_hash_known(idx, key.hash));
+	ksm_unstable_erase(idx, &b.item);
+	ksm_unstable_erase(idx, &c.item);
+	KUNIT_EXPECT_EQ(test, ksm_item_state(&b.item), KSM_ITEM_IDLE);
+
+	/* 4096 items in a round give the next round more buckets. */
+	many = kunit_kcalloc(test, 4096, sizeof(*many), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, many);
+	bits = idx->unstable_bits;
+	for (i = 0; i < 4096; i++) {
+		idx->nr_unstable++;
+		ksm_unstable_chain(idx, &many[i], i * 2654435761U);
+	}
+	ksm_unstable_empty(idx);
+	KUNIT_EXPECT_GT(test, idx->unstable_bits, bits);
+	for (i = 0; i < 4096; i++)
+		ksm_unstable_erase(idx, &many[i]);
+	__free_page(b.page);
+	__free_page(c.page);
+	ksm_test_index_free(idx);
+	mutex_unlock(&ksm_lock);
+}
+
+/* A KSM-looking folio filled like @src, owned by a fresh node. */
+static struct ksm_stable_node *ksm_test_node(struct kunit *test,
+					     struct page *src,
 					     struct folio **folio)
 {
 	struct ksm_stable_node *node;
 
 	*folio = folio_alloc(GFP_KERNEL, 0);
 	KUNIT_ASSERT_NOT_NULL(test, *folio);
-	memset(folio_address(*folio), fill, PAGE_SIZE);
+	memcpy(folio_address(*folio), page_address(src), PAGE_SIZE);
 	node = ksm_node_alloc();
 	KUNIT_ASSERT_NOT_NULL(test, node);
 	node->kpfn = folio_pfn(*folio);
 	node->hash = ksm_index_page_hash(folio_page(*folio, 0));
+	node->domain = ksm_index_domain(*folio);
 	(*folio)->mapping = ksm_node_mapping(node);
 	return node;
 }
 
-static void ksm_test_node_put(struct ksm_stable_node *node,
+static void ksm_test_node_put(struct ksm_index *idx,
+			      struct ksm_stable_node *node,
 			      struct folio *folio)
 {
-	ksm_index_stable_erase(node);
+	ksm_stable_erase(idx, node);
 	folio->mapping = NULL;
 	ksm_node_free(node);
 	folio_put(folio);
 }
 
-static void ksm_test_stable_find(struct kunit *test)
+static struct ksm_stable_node *ksm_test_find(struct ksm_index *idx,
+					     struct page *page,
+					     struct folio **got)
 {
-	struct ksm_stable_node *node, *found;
-	struct folio *kfolio, *other, *got;
-	struct ksm_index_key key;
+	struct ksm_index_key key = {
+		.hash = ksm_index_page_hash(page),
+		.domain = ksm_index_domain(page_folio(page)),
+	};
 
+	return ksm_stable_find(idx, key, page, got);
+}
+
+/*
+ * A family of KSM pages that agree on every sampled word: each twin finds
+ * its own, within a tree's height of compares; a frozen KSM page stops the
+ * lookup (it could be the twin) instead of missing it; a stale node leaves.
+ */
+static void ksm_test_stable_family(struct kunit *test)
+{
+	struct ksm_stable_node *nodes[KSM_TEST_PAGES], *found;
+	struct folio *folios[KSM_TEST_PAGES], *got;
+	struct ksm_index *idx = ksm_test_index(test);
+	struct page *twin = alloc_page(GFP_KERNEL);
+	unsigned long before, worst = 0;
+	u32 seed = 1;
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, twin);
 	mutex_lock(&ksm_lock);
-	node = ksm_test_node(test, 0x5a, &kfolio);
-	ksm_index_stable_insert(node, kfolio);
-	KUNIT_EXPECT_TRUE(test, node->indexed);
-	KUNIT_EXPECT_PTR_EQ(test, folio_ksm_node(kfolio), node);
+	for (i = 0; i < KSM_TEST_PAGES; i++) {
+		ksm_test_fill(twin, KSM_FAMILY_HEADER, i, NULL, &seed);
+		nodes[i] = ksm_test_node(test, twin, &folios[i]);
+		ksm_stable_insert(idx, nodes[i], folios[i]);
+		KUNIT_EXPECT_TRUE(test, nodes[i]->indexed);
+		KUNIT_EXPECT_FALSE(test, nodes[i]->pending);
+	}
+	KUNIT_EXPECT_TRUE(test, ksm_stable_hash_known(idx, nodes[0]->hash));
+	for (i = 0; i < KSM_TEST_PAGES; i++) {
+		ksm_test_fill(twin, KSM_FAMILY_HEADER, i, NULL, &seed);
+		before = idx->compares;
+		found = ksm_test_find(idx, twin, &got);
+		worst = max(worst, idx->compares - before);
+		KUNIT_EXPECT_PTR_EQ(test, found, nodes[i]);
+		if (!IS_ERR_OR_NULL(found))
+			folio_put(got);
+	}
+	KUNIT_EXPECT_LE(test, worst, ksm_test_bound(KSM_TEST_PAGES));
 
-	other = folio_alloc(GFP_KERNEL, 0);
-	KUNIT_ASSERT_NOT_NULL(test, other);
-	memset(folio_address(other), 0x5a, PAGE_SIZE);
-	key.hash = ksm_index_page_hash(folio_page(other, 0));
-	key.domain = 0;
-	KUNIT_EXPECT_EQ(test, key.hash, node->hash);
-	found = ksm_index_stable_find(key, folio_page(other, 0), &got);
-	KUNIT_EXPECT_PTR_EQ(test, found, node);
-	KUNIT_EXPECT_PTR_EQ(test, got, kfolio);
-	if (got)
-		folio_put(got);
+	/* Not in the index: nothing, and no KSM page is mistaken for it. */
+	ksm_test_fill(twin, KSM_FAMILY_HEADER, KSM_TEST_PAGES, NULL, &seed);
+	KUNIT_EXPECT_PTR_EQ(test, ksm_test_find(idx, twin, &got), NULL);
 
-	/* Same sample, different contents: the full compare says no. */
-	/* Word 1 is not part of the sample. */
-	((char *)folio_address(other))[9] = 1;
-	KUNIT_EXPECT_EQ(test, ksm_index_page_hash(folio_page(other, 0)),
-			key.hash);
-	found = ksm_index_stable_find(key, folio_page(other, 0), &got);
-	KUNIT_EXPECT_PTR_EQ(test, found, NULL);
+	/* Every KSM page on the way is frozen: look again later. */
+	ksm_test_fill(twin, KSM_FAMILY_HEADER, 5, NULL, &seed);
+	for (i = 0; i < KSM_TEST_PAGES; i++)
+		KUNIT_ASSERT_TRUE(test, folio_ref_freeze(folios[i], 1));
+	found = ksm_test_find(idx, twin, &got);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(found), -EBUSY);
+	for (i = 0; i < KSM_TEST_PAGES; i++)
+		folio_ref_unfreeze(folios[i], 1);
 
-	/* A node whose folio went away is stale and leaves the index. */
-	kfolio->mapping = NULL;
-	memset(folio_address(other), 0x5a, PAGE_SIZE);
-	found = ksm_index_stable_find(key, folio_page(other, 0), &got);
-	KUNIT_EXPECT_PTR_EQ(test, found, NULL);
-	folio_put(other);
-	folio_put(kfolio);
+	/* Node 5's page went away: it leaves (freed), its twin is not found. */
+	folios[5]->mapping = NULL;
+	KUNIT_EXPECT_PTR_EQ(test, ksm_test_find(idx, twin, &got), NULL);
+	KUNIT_EXPECT_EQ(test, idx->nr_leaders, KSM_TEST_PAGES - 1UL);
+	folio_put(folios[5]);
+	for (i = 0; i < KSM_TEST_PAGES; i++)
+		if (i != 5)
+			ksm_test_node_put(idx, nodes[i], folios[i]);
+	KUNIT_EXPECT_EQ(test, idx->nr_leaders, 0UL);
+	__free_page(twin);
+	ksm_test_index_free(idx);
+	mutex_unlock(&ksm_lock);
+}
+
+/* The stable buckets double as nodes come, and every node stays found. */
+static void ksm_test_stable_grow(struct kunit *test)
+{
+	struct ksm_index *idx = ksm_test_index(test);
+	struct ksm_stable_node **nodes, *found;
+	struct folio **folios, *got;
+	struct page *page = alloc_page(GFP_KERNEL);
+	unsigned int bits = idx->stable_bits, n = 4U << bits;
+	u32 seed = 7;
+	int i;
+
+	nodes = kunit_kcalloc(test, n, sizeof(*nodes), GFP_KERNEL);
+	folios = kunit_kcalloc(test, n, sizeof(*folios), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, nodes);
+	KUNIT_ASSERT_NOT_NULL(test, folios);
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	mutex_lock(&ksm_lock);
+	for (i = 0; i < n; i++) {
+		ksm_test_fill(page, KSM_FAMILY_TAIL, ksm_test_rand(&seed), NULL,
+			      &seed);
+		nodes[i] = ksm_test_node(test, page, &folios[i]);
+		ksm_stable_insert(idx, nodes[i], folios[i]);
+	}
+	/* Lookups grow the table (insertions may hold a folio lock). */
+	for (i = 0; i < n; i++) {
+		found = ksm_test_find(idx, folio_page(folios[i], 0), &got);
+		KUNIT_EXPECT_PTR_EQ(test, found, nodes[i]);
+		if (!IS_ERR_OR_NULL(found))
+			folio_put(got);
+	}
+	KUNIT_EXPECT_GT(test, idx->stable_bits, bits);
+	for (i = 0; i < n; i++)
+		ksm_test_node_put(idx, nodes[i], folios[i]);
+	__free_page(page);
+	ksm_test_index_free(idx);
 	mutex_unlock(&ksm_lock);
 }
 
 static void ksm_test_chain(struct kunit *test)
 {
+	struct ksm_index *idx = ksm_test_index(test);
 	struct ksm_stable_node *a, *b, *found;
 	struct ksm_item ia = {}, ib = {};
 	struct folio *fa, *fb, *got;
 	unsigned long chains, dups, max;
-	struct ksm_index_key key;
+	struct page *src = alloc_page(GFP_KERNEL);
 
+	KUNIT_ASSERT_NOT_NULL(test, src);
+	memset(page_address(src), 0x33, PAGE_SIZE);
 	mutex_lock(&ksm_lock);
 	max = ksm_tun.max_page_sharing;
 	chains = ksm_stats.chains;
 	dups = ksm_stats.dups;
 	WRITE_ONCE(ksm_tun.max_page_sharing, 1);
-	a = ksm_test_node(test, 0x33, &fa);
-	b = ksm_test_node(test, 0x33, &fb);
-	ksm_index_stable_insert(a, fa);
+	a = ksm_test_node(test, src, &fa);
+	b = ksm_test_node(test, src, &fb);
+	ksm_stable_insert(idx, a, fa);
 	KUNIT_EXPECT_EQ(test, ksm_node_add_map(a, &ia), 0);
-	key.hash = a->hash;
-	key.domain = 0;
 
 	/* A full node is skipped; the content group has nothing else. */
-	found = ksm_index_stable_find(key, folio_page(fb, 0), &got);
-	KUNIT_EXPECT_PTR_EQ(test, found, NULL);
+	KUNIT_EXPECT_PTR_EQ(test, ksm_test_find(idx, src, &got), NULL);
 
 	/* A second node with the same contents makes a chain of two dups. */
-	ksm_index_stable_insert(b, fb);
+	ksm_stable_insert(idx, b, fb);
 	KUNIT_EXPECT_EQ(test, ksm_stats.chains, chains + 1);
 	KUNIT_EXPECT_EQ(test, ksm_stats.dups, dups + 2);
-	found = ksm_index_stable_find(key, folio_page(fa, 0), &got);
+	found = ksm_test_find(idx, src, &got);
 	KUNIT_EXPECT_PTR_EQ(test, found, b);
-	if (got)
+	if (!IS_ERR_OR_NULL(found))
 		folio_put(got);
 	KUNIT_EXPECT_EQ(test, ksm_node_add_map(b, &ib), 0);
-	found = ksm_index_stable_find(key, folio_page(fa, 0), &got);
-	KUNIT_EXPECT_PTR_EQ(test, found, NULL);
+	KUNIT_EXPECT_PTR_EQ(test, ksm_test_find(idx, src, &got), NULL);
 
 	/* The leader leaves: the dup leads alone, the chain is gone. */
 	ksm_node_del_map(a, &ia);
-	ksm_test_node_put(a, fa);
+	ksm_test_node_put(idx, a, fa);
 	KUNIT_EXPECT_EQ(test, ksm_stats.chains, chains);
 	KUNIT_EXPECT_EQ(test, ksm_stats.dups, dups);
 	KUNIT_EXPECT_TRUE(test, b->indexed);
-	KUNIT_EXPECT_FALSE(test, hlist_unhashed(&b->hnode));
+	KUNIT_EXPECT_FALSE(test, RB_EMPTY_NODE(&b->rb));
 	ksm_node_del_map(b, &ib);
-	ksm_test_node_put(b, fb);
+	ksm_test_node_put(idx, b, fb);
 	WRITE_ONCE(ksm_tun.max_page_sharing, max);
+	__free_page(src);
+	ksm_test_index_free(idx);
 	mutex_unlock(&ksm_lock);
 }
 
@@ -282,12 +599,15 @@ static void ksm_test_node_maps(struct kunit *test)
 	struct ksm_stable_node *node;
 	unsigned long shared, sharing;
 	struct folio *folio;
+	struct page *src = alloc_page(GFP_KERNEL | __GFP_ZERO);
 	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, src);
 
 	mutex_lock(&ksm_lock);
 	shared = ksm_stats.pages_shared;
 	sharing = ksm_stats.pages_sharing;
-	node = ksm_test_node(test, 0x77, &folio);
+	node = ksm_test_node(test, src, &folio);
 	for (i = 0; i < ARRAY_SIZE(items); i++)
 		KUNIT_EXPECT_EQ(test, ksm_node_add_map(node, &items[i]), 0);
 	KUNIT_EXPECT_EQ(test, node->nr_maps, 9U);
@@ -298,7 +618,10 @@ static void ksm_test_node_maps(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, node->nr_maps, 0U);
 	KUNIT_EXPECT_EQ(test, ksm_stats.pages_shared, shared);
 	KUNIT_EXPECT_EQ(test, ksm_stats.pages_sharing, sharing);
-	ksm_test_node_put(node, folio);
+	folio->mapping = NULL;
+	ksm_node_free(node);
+	folio_put(folio);
+	__free_page(src);
 	mutex_unlock(&ksm_lock);
 }
 
@@ -326,6 +649,10 @@ static void ksm_test_pages_same(struct kunit *test)
 		KUNIT_EXPECT_FALSE_MSG(test, ksm_pages_same(p1, p2),
 				       "byte %u differs", spots[i]);
 		KUNIT_EXPECT_FALSE(test, ksm_pages_same(p2, p1));
+		/* An order: each way round gives the opposite answer. */
+		KUNIT_EXPECT_EQ(test, ksm_pages_cmp(p1, p2),
+				-ksm_pages_cmp(p2, p1));
+		KUNIT_EXPECT_NE(test, ksm_pages_cmp(p1, p2), 0);
 		b[spots[i]] ^= 0x10;
 	}
 	KUNIT_EXPECT_TRUE(test, ksm_pages_same(p1, p2));
@@ -343,7 +670,12 @@ static struct kunit_case ksm_test_cases[] = {
 	KUNIT_CASE(ksm_test_knob_parse),
 	KUNIT_CASE(ksm_test_profit),
 	KUNIT_CASE(ksm_test_unstable_round),
-	KUNIT_CASE(ksm_test_stable_find),
+	KUNIT_CASE(ksm_test_unstable_header),
+	KUNIT_CASE(ksm_test_unstable_tail),
+	KUNIT_CASE(ksm_test_unstable_spread),
+	KUNIT_CASE(ksm_test_unstable_sparse),
+	KUNIT_CASE(ksm_test_stable_family),
+	KUNIT_CASE(ksm_test_stable_grow),
 	KUNIT_CASE(ksm_test_chain),
 	KUNIT_CASE(ksm_test_node_maps),
 	{},
