@@ -463,6 +463,10 @@ static bool ksm_scan_release(struct ksm_item *item, unsigned long addr,
 		break;
 	case KSM_ITEM_IDLE:
 		break;
+	case KSM_ITEM_GROUP:
+		/* Only collision group heads, which no page owns. */
+		VM_WARN_ON_ONCE(1);
+		break;
 	}
 	return true;
 }

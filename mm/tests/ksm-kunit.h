@@ -449,14 +449,19 @@ static struct ksm_stable_node *ksm_test_find(struct ksm_index *idx,
  */
 static void ksm_test_stable_family(struct kunit *test)
 {
-	struct ksm_stable_node *nodes[KSM_TEST_PAGES], *found;
-	struct folio *folios[KSM_TEST_PAGES], *got;
 	struct ksm_index *idx = ksm_test_index(test);
 	struct page *twin = alloc_page(GFP_KERNEL);
 	unsigned long before, worst = 0;
+	struct ksm_stable_node **nodes, *found;
+	struct folio **folios, *got;
 	u32 seed = 1;
 	int i;
 
+	nodes = kunit_kcalloc(test, KSM_TEST_PAGES, sizeof(*nodes), GFP_KERNEL);
+	folios = kunit_kcalloc(test, KSM_TEST_PAGES, sizeof(*folios),
+			       GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, nodes);
+	KUNIT_ASSERT_NOT_NULL(test, folios);
 	KUNIT_ASSERT_NOT_NULL(test, twin);
 	mutex_lock(&ksm_lock);
 	for (i = 0; i < KSM_TEST_PAGES; i++) {
