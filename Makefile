@@ -11,12 +11,14 @@
 # VARIANT=pristine runs the same on the base tree, with its own KSM.
 # STAGING=1 also lays staging/ (work in progress) onto our tree.
 # ONLY=a,b limits `make test` to those tests of harness/tests.list; NOSKIP=1
-# also runs the tests that harness/skip.list holds back.
+# also runs the tests that harness/skip.list holds back. REPEAT=N runs every
+# test N times, a fresh boot each, and prints how many of the N passed per test.
 
 VARIANT ?= ours
 FLAVOUR ?= debug
 BUILD   ?= $(CURDIR)/build
 ONLY    ?=
+REPEAT  ?= 1
 export BUILD STAGING
 
 KERNEL  = $(BUILD)/out/$(VARIANT)-$(FLAVOUR)/arch/x86/boot/bzImage
@@ -37,7 +39,8 @@ initramfs: deps
 	@harness/mkinitramfs.sh >/dev/null
 
 test: kernel initramfs
-	@$(KSMT) test $(if $(ONLY),--only $(ONLY)) $(if $(NOSKIP),--no-skip)
+	@$(KSMT) test $(if $(ONLY),--only $(ONLY)) $(if $(NOSKIP),--no-skip) \
+		$(if $(filter-out 1,$(REPEAT)),--repeat $(REPEAT))
 
 # The long combined stress run (8 processes); `make test` runs it for 60 s.
 STRESS_SECS ?= 300

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Boot a kernel under QEMU and collect what the guest reports.
 
-  ksmt.py test  --kernel BZIMAGE --initrd INITRD [--only a,b] [--logdir D]
+  ksmt.py test  --kernel BZIMAGE --initrd INITRD [--only a,b] [--repeat N] [--logdir D]
   ksmt.py boot  --kernel BZIMAGE --initrd INITRD --mode demo|shell|bench [--args a,b]
 
 `test` boots once per test of tests.list (skipping those in skip.list),
 turns every result into PASS/FAIL/SKIP lines and ends with the closing line
-`N passed, N failed[, N skipped]`; it exits 1 if anything failed.
+`N passed, N failed[, N skipped]`; it exits 1 if anything failed. With
+--repeat N it goes through the list N times, a fresh boot for every test
+each time, tags each line with its run, and prints before the closing line
+how many of the N boots of each test passed (nothing failed in them).
 """
 import argparse
 import os
@@ -204,8 +207,8 @@ def kunit_results(dmesg):
     return res
 
 
-def run_test(a, name, kind, tmo, logdir):
-    log = os.path.join(logdir, name + ".log")
+def run_test(a, name, kind, tmo, logdir, suffix=""):
+    log = os.path.join(logdir, name + suffix + ".log")
     extra = ["KSMT_TESTS=" + name, "kunit.enable=%d" % (kind == "kunit")]
     text, secs, timed_out = boot(a, "test", extra, int(tmo) + a.boot_allowance, log)
     res = []
@@ -242,6 +245,36 @@ def run_test(a, name, kind, tmo, logdir):
     return res, secs
 
 
+def boot_verdict(results):
+    """What one boot of a test came to: FAIL, XFAIL, SKIP or PASS."""
+    states = [st for st, _tname, _why in results]
+    for st in ("FAIL", "XFAIL"):
+        if st in states:
+            return st
+    if "PASS" not in states and "SKIP" in states:
+        return "SKIP"
+    return "PASS"
+
+
+def print_matrix(matrix, runs):
+    """Passes per test over the runs of --repeat, and what failed where."""
+    print("# passes per test in %d fresh boots each" % runs)
+    width = max(len(name) for name in matrix)
+    for name, boots in matrix.items():
+        passed = sum(1 for v, _f in boots if v == "PASS")
+        skipped = sum(1 for v, _f in boots if v == "SKIP")
+        xfail = sum(1 for v, _f in boots if v == "XFAIL")
+        notes = []
+        if skipped:
+            notes.append("%d skipped" % skipped)
+        if xfail:
+            notes.append("%d XFAIL" % xfail)
+        notes += ["run %d: %s" % (r + 1, ", ".join(f[:3]))
+                  for r, (v, f) in enumerate(boots) if v == "FAIL"]
+        print("  %-*s %3d/%d%s" % (width, name, passed, runs,
+                                   ("  (%s)" % "; ".join(notes)) if notes else ""))
+
+
 def cmd_test(a):
     tests = read_table(os.path.join(HERE, "tests.list"), 4)
     skips = {r[0]: (r[1], r[2]) for r in read_table(os.path.join(HERE, "skip.list"), 3)}
@@ -250,28 +283,38 @@ def cmd_test(a):
     only = set(a.only.split(",")) if a.only else None
     os.makedirs(a.logdir, exist_ok=True)
     counts = {"PASS": 0, "FAIL": 0, "SKIP": 0, "NOTE": 0}
+    runs = max(1, a.repeat)
+    matrix = {}
     total = time.time()
-    for name, kind, tmo, _cmd in tests:
-        if only and name not in only:
-            continue
-        if name in skips and not a.no_skip:
-            issue, why = skips[name]
-            results, secs = [("SKIP", name, "issue %s: %s" % (issue, why))], 0
-        else:
-            results, secs = run_test(a, name, kind, tmo, a.logdir)
-        if name in known:
-            # Still reported, but the test's own verdict is not counted as our
-            # failure; kernel reports and dead guests still are.
-            results = [("XFAIL", tname, (why + "; " if why else "") +
-                        "known base failure, see harness/known-base-failures.list")
-                       if st == "FAIL" and tname == name else (st, tname, why)
-                       for st, tname, why in results]
-        for st, tname, why in results:
-            counts["SKIP" if st == "XFAIL" else st] += 1
-            print("%-5s %s%s" % (st, tname, (" (%s)" % why) if why else ""), flush=True)
-        if secs:
-            print("     %s took %.0f s" % (name, secs), flush=True)
+    for run in range(1, runs + 1):
+        tag = "[%d/%d] " % (run, runs) if runs > 1 else ""
+        suffix = "-run%d" % run if runs > 1 else ""
+        for name, kind, tmo, _cmd in tests:
+            if only and name not in only:
+                continue
+            if name in skips and not a.no_skip:
+                issue, why = skips[name]
+                results, secs = [("SKIP", name, "issue %s: %s" % (issue, why))], 0
+            else:
+                results, secs = run_test(a, name, kind, tmo, a.logdir, suffix)
+            if name in known:
+                # Still reported, but the test's own verdict is not counted as our
+                # failure; kernel reports and dead guests still are.
+                results = [("XFAIL", tname, (why + "; " if why else "") +
+                            "known base failure, see harness/known-base-failures.list")
+                           if st == "FAIL" and tname == name else (st, tname, why)
+                           for st, tname, why in results]
+            for st, tname, why in results:
+                counts["SKIP" if st == "XFAIL" else st] += 1
+                print("%s%-5s %s%s" % (tag, st, tname, (" (%s)" % why) if why else ""),
+                      flush=True)
+            if secs:
+                print("     %s%s took %.0f s" % (tag, name, secs), flush=True)
+            matrix.setdefault(name, []).append(
+                (boot_verdict(results), [t for st, t, _w in results if st == "FAIL"]))
     print("# logs in %s; %.0f s in all" % (a.logdir, time.time() - total))
+    if runs > 1 and matrix:
+        print_matrix(matrix, runs)
     line = "%d passed, %d failed" % (counts["PASS"], counts["FAIL"])
     if counts["SKIP"]:
         line += ", %d skipped" % counts["SKIP"]
@@ -304,6 +347,8 @@ def main():
     p.add_argument("--kernel", required=True)
     p.add_argument("--initrd", required=True)
     p.add_argument("--only", default="")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run each test this many times, a fresh boot each")
     p.add_argument("--mode", default="shell")
     p.add_argument("--args", default="")
     p.add_argument("--logdir", default="build/logs")

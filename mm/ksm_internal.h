@@ -173,7 +173,7 @@ enum ksm_item_state {
 #define KSM_ITEM_HASHED		BIT(3)
 /* Smart scan: how long the page has gone without merging (saturating). */
 #define KSM_ITEM_AGE_MASK	GENMASK(7, 4)
-/* Volatility gate: how often a merge of this page was broken by a write. */
+/* Volatility gate: merges of this page broken by writes, not yet forgiven. */
 #define KSM_ITEM_BREAKS_MASK	GENMASK(11, 8)
 #define KSM_ITEM_FLAGS_MASK	GENMASK(11, 2)
 /*
@@ -197,7 +197,7 @@ struct ksm_stable_node;
  * @anon_vma: the anon_vma the merged page is mapped through (referenced).
  * @hash: sample hash of the page when last looked at.
  * @round: scan round in which the item joined the unstable index; while
- *	idle and volatile, the jiffies when its page was last seen changed.
+ *	idle and volatile, the first round in which its page may merge.
  * @node: the stable node of the KSM page, while merged.
  *
  * All fields are changed under ksm_lock. While merged, the node's mapping

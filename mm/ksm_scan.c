@@ -13,7 +13,8 @@
  * A page met for the first time is looked up in the stable index, then in
  * the unstable index, and inserted there if nothing matched: identical
  * pages merge in the first round that sees them. Only pages marked
- * volatile have to keep the same sample hash over two rounds first.
+ * volatile have to keep the same sample hash through full scans first;
+ * how many is the volatility gate's choice (ksm_scan_settled()).
  */
 
 #include <linux/mm.h>
@@ -28,9 +29,16 @@
 #include "ksm_internal.h"
 
 #define KSM_SCAN_BATCH		64
-/* The volatility gate waits KSM_GATE_UNIT_MS << breaks, up to this shift. */
-#define KSM_GATE_UNIT_MS	500
-#define KSM_GATE_MAX_SHIFT	6
+/*
+ * The volatility gate, in full scans (see ksm_scan_settled()): a page that
+ * changed after a merge of it was broken must stay unchanged through
+ * KSM_GATE_ROUNDS << (breaks - 1) scans, at most << KSM_GATE_MAX_SHIFT;
+ * a page seen merged in every KSM_GATE_FORGIVE_ROUNDS-th scan is forgiven
+ * one break.
+ */
+#define KSM_GATE_ROUNDS		32
+#define KSM_GATE_MAX_SHIFT	3
+#define KSM_GATE_FORGIVE_ROUNDS	16
 
 /**
  * struct ksm_scan_pick - a page picked up by the page table walk
@@ -403,42 +411,94 @@ static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
 }
 
 /*
- * Did the page settle? A page that changed since the item last saw it
- * waits; the item notes when (in jiffies, in ->round, unused while idle).
- * One whose merges were broken by writes (KSM_ITEM_BREAKS_MASK) must also
- * stay unchanged for KSM_GATE_UNIT_MS << breaks, at most
- * KSM_GATE_UNIT_MS << KSM_GATE_MAX_SHIFT, so that a page written every
- * so often is not merged and copied again each time: every break doubles
- * the wait, until it outlasts the time between two writes and the page is
- * left alone. The wait is in time, not rounds, because rounds can be very
- * short; breaks are not forgiven, and the cap bounds what they cost a page
- * that calmed down.
+ * The volatility gate. A page that changes keeps its item volatile, and
+ * ->round, unused while the item is idle and volatile, holds the first
+ * scan round in which the page may merge, provided its sample hash stays
+ * the same until then. A page whose hash changed waits one full scan, as
+ * a checksum compared between visits would. So does a page whose merge a
+ * write broke (a "break"): if it still holds the content it was merged
+ * with (data written over with the same data), it merges again in the
+ * next scan.
+ *
+ * A page whose content changed after a break is the costly case: each
+ * merge of it buys one copy-on-write fault. Scans over a small or mostly
+ * merged set of pages take milliseconds, so a wait of a scan or two would
+ * merge such a page again before almost every write. It waits
+ * KSM_GATE_ROUNDS scans instead, twice as many for every further break,
+ * until the wait outlasts the time between its writes and it is left
+ * alone. Breaks are forgiven one by one, more slowly than they are counted,
+ * while the page stays merged (ksm_gate_forgive()).
  */
+static u32 ksm_gate_rounds(unsigned int breaks)
+{
+	if (!breaks)
+		return 1;
+	return KSM_GATE_ROUNDS << min(breaks - 1, KSM_GATE_MAX_SHIFT);
+}
+
+static void ksm_gate_hold(struct ksm_item *item, u32 rounds)
+{
+	ksm_item_assign(item, KSM_ITEM_VOLATILE, true);
+	item->round = ksm_index_round() + rounds;
+}
+
+/*
+ * Is the volatile @item held back in this round? A mark further ahead
+ * than the longest hold was not set by the gate, and holds nothing.
+ */
+static bool ksm_gate_holds(const struct ksm_item *item)
+{
+	u32 ahead = item->round - ksm_index_round();
+
+	return ahead && ahead <= (KSM_GATE_ROUNDS << KSM_GATE_MAX_SHIFT);
+}
+
+/* A merge of @item, unlinked just now, was broken by a write. */
+static void ksm_gate_break(struct ksm_item *item)
+{
+	unsigned int breaks = ksm_item_field(item, KSM_ITEM_BREAKS_MASK);
+
+	ksm_count(breaks);
+	ksm_item_set_field(item, KSM_ITEM_BREAKS_MASK, breaks + 1);
+	ksm_gate_hold(item, 1);
+}
+
+/*
+ * @item was seen still merged: its page stayed unchanged through another
+ * full scan. Forgiving a break per scan would let a page rewritten every
+ * few dozen scans climb back to short waits between its writes; one per
+ * KSM_GATE_FORGIVE_ROUNDS scans lets a page that keeps breaking climb to
+ * waits longer than its writes are apart, and a page that settled be
+ * forgiven all its breaks within 240 scans.
+ */
+static void ksm_gate_forgive(struct ksm_item *item)
+{
+	unsigned int breaks = ksm_item_field(item, KSM_ITEM_BREAKS_MASK);
+
+	if (breaks && !(ksm_index_round() % KSM_GATE_FORGIVE_ROUNDS))
+		ksm_item_set_field(item, KSM_ITEM_BREAKS_MASK, breaks - 1);
+}
+
+/* Did the page settle? Record its hash @hash, and apply the gate. */
 static bool ksm_scan_settled(struct ksm_item *item, u32 hash)
 {
 	unsigned int breaks = ksm_item_field(item, KSM_ITEM_BREAKS_MASK);
 	bool changed = ksm_item_test(item, KSM_ITEM_HASHED) &&
 		       item->hash != hash;
-	u32 now = (u32)jiffies;
-	unsigned long wait;
 
 	ksm_count(looks);
 	item->hash = hash;
 	ksm_item_assign(item, KSM_ITEM_HASHED, true);
 	if (changed) {
 		ksm_count(changed);
-		ksm_item_assign(item, KSM_ITEM_VOLATILE, true);
-		item->round = now;
+		ksm_gate_hold(item, ksm_gate_rounds(breaks));
 		return false;
 	}
 	if (!ksm_item_test(item, KSM_ITEM_VOLATILE))
 		return true;
-	if (breaks) {
-		wait = KSM_GATE_UNIT_MS << min(breaks, KSM_GATE_MAX_SHIFT);
-		if (now - item->round < msecs_to_jiffies(wait)) {
-			ksm_count(gated);
-			return false;
-		}
+	if (ksm_gate_holds(item)) {
+		ksm_count(gated);
+		return false;
 	}
 	ksm_item_assign(item, KSM_ITEM_VOLATILE, false);
 	return true;
@@ -453,10 +513,8 @@ static bool ksm_scan_release(struct ksm_item *item, unsigned long addr,
 		if (folio_ksm_node(folio) == item->node)
 			return false;
 		/* A write (or an unshare) replaced the KSM page. */
-		ksm_count(breaks);
 		ksm_merge_unlink(item, addr);
-		ksm_item_set_field(item, KSM_ITEM_BREAKS_MASK,
-				   ksm_item_field(item, KSM_ITEM_BREAKS_MASK) + 1);
+		ksm_gate_break(item);
 		break;
 	case KSM_ITEM_UNSTABLE:
 		ksm_index_unstable_erase(item);
@@ -566,6 +624,7 @@ static bool ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
 	struct page *page = pick->page;
 
 	if (pick->merged) {
+		ksm_gate_forgive(pick->item);
 		ksm_stat_add(pages_scanned, 1);
 		return true;
 	}

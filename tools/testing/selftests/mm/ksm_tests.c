@@ -1829,6 +1829,85 @@ static long count_ksm_range(struct worker *w, long lo, long hi)
 	return count_multi(w->pid, w->shm->region, lo, hi);
 }
 
+static bool run_scans(long scans);
+
+#define REMERGE_PAGES	512
+#define REMERGE_ROUNDS	6
+/*
+ * Full scans after the writes within which everything must be merged
+ * again: the scan in progress reaches the pages ahead of its cursor, the
+ * next one those behind it, and a page found rewritten must then be seen
+ * unchanged through one more scan.
+ */
+#define REMERGE_SCANS	3
+
+static unsigned long long remerge_key(int w, long i)
+{
+	(void)w;
+	return 0x7e00ULL << 32 | i;
+}
+
+/*
+ * Pages merged across 4 processes are written over with the data they
+ * already hold, which breaks every merge (each write takes a private
+ * copy), and must be merged again within REMERGE_SCANS full scans of ksmd
+ * at full speed, in every one of REMERGE_ROUNDS rounds: a page that was
+ * broken before is not held back longer because of it. In odd rounds all
+ * 4 processes write, so the KSM pages go away and the copies merge anew;
+ * in even rounds 2 write and merge back into the KSM pages the other two
+ * still map.
+ */
+static enum result test_remerge_after_cow(void)
+{
+	struct worker *ws[4];
+	int j, r, writers;
+	long left;
+
+	for (j = 0; j < 4; j++) {
+		ws[j] = map_worker(REMERGE_PAGES);
+		if (!ws[j])
+			return RES_FAIL;
+		set_keys(ws[j], 0, REMERGE_PAGES, remerge_key, j);
+		if (!fill_range(ws[j], 0, REMERGE_PAGES) ||
+		    !madvise_worker(ws[j], MADV_MERGEABLE))
+			return RES_FAIL;
+	}
+	if (!ksm_settle(ws, 4, 2))
+		return RES_FAIL;
+	check_state(ws, 4);
+	for (r = 1; r <= REMERGE_ROUNDS; r++) {
+		writers = r % 2 ? 4 : 2;
+		for (j = 0; j < writers; j++)
+			if (!fill_range(ws[j], 0, REMERGE_PAGES))
+				return RES_FAIL;
+		/* ksmd is stopped: every written page must be a private copy. */
+		for (j = 0; j < 4; j++) {
+			left = count_ksm_range(ws[j], 0, REMERGE_PAGES);
+			if (left != (j < writers ? 0 : REMERGE_PAGES))
+				fail("round %d: pid %d: %ld pages in shared frames after the writes",
+				     r, ws[j]->pid, left);
+		}
+		verify_all(ws, 4);
+		if (!run_scans(REMERGE_SCANS))
+			return RES_FAIL;
+		if (!counters_match(ws, 4) ||
+		    (knob_exists("pages_volatile") && knob_val("pages_volatile"))) {
+			fail("round %d: not all merged again within %d full scans",
+			     r, REMERGE_SCANS);
+			show_counters();
+			/* How long it does take, for the record. */
+			if (!ksm_settle(ws, 4, 0))
+				return RES_FAIL;
+		}
+		check_state(ws, 4);
+		verify_all(ws, 4);
+		diag("round %d: %d processes wrote, all merged again", r, writers);
+	}
+	check_cow_probe(ws, 4);
+	verify_all(ws, 4);
+	return RES_PASS;
+}
+
 /* Unmerged: no frame shared, and no page copied on write (not even lone ones). */
 static bool expect_no_ksm_in(struct worker *w)
 {
@@ -3368,6 +3447,7 @@ struct ksm_test {
 static const struct ksm_test tests[] = {
 	{ "merge_across_processes", test_merge_across_processes },
 	{ "cow_after_merge", test_cow_after_merge },
+	{ "remerge_after_cow", test_remerge_after_cow },
 	{ "unmerge_paths", test_unmerge_paths },
 	{ "prctl_merge", test_prctl_merge },
 	{ "fork_exit_scanning", test_fork_exit_scanning },
