@@ -268,6 +268,8 @@ static int ksm_vma_opt_out(struct vm_area_struct *vma)
 	if (!(vma->vm_flags & VM_MERGEABLE))
 		return 0;
 	if (vma->anon_vma) {
+		/* No swap-in under the VMA lock may map a KSM page again. */
+		vma_start_write(vma);
 		err = ksm_merge_break_range(vma, vma->vm_start, vma->vm_end);
 		if (err)
 			return err;
@@ -285,7 +287,8 @@ static int ksm_vma_opt_out(struct vm_area_struct *vma)
  * @vm_flags: the flags the caller will give the range; updated here.
  *
  * Advice on VMAs KSM cannot handle is ignored. Unmerging gives the range
- * private copies of its KSM pages before the flag goes.
+ * private copies of its KSM pages before the flag goes; the mmap lock is
+ * held for write then.
  *
  * Return: 0, or an error from registering the mm or unsharing pages.
  */
@@ -308,6 +311,8 @@ int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
 		if (!(*vm_flags & VM_MERGEABLE))
 			return 0;
 		if (vma->anon_vma) {
+			/* No swap-in under the VMA lock may map a KSM page again. */
+			vma_start_write(vma);
 			err = ksm_merge_break_range(vma, start, end);
 			if (err)
 				return err;

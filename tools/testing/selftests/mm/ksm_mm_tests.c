@@ -64,6 +64,8 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/mempolicy.h>
 #include <linux/userfaultfd.h>
@@ -91,6 +93,9 @@
 #endif
 #ifndef MREMAP_FIXED
 #define MREMAP_FIXED		2
+#endif
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE	67
 #endif
 #ifndef BUS_MCEERR_AR
 #define BUS_MCEERR_AR		4
@@ -4487,6 +4492,375 @@ static enum result test_fork_churn(void)
 	return RES_PASS;
 }
 
+/* ---------------------------------------------------------------- unmerging */
+
+#define UD_PAGES	64	/* pages of each range */
+
+/*
+ * These tests map their own memory in the test process (or in a process
+ * of their own) instead of using workers: they need fork(), MADV_FREE and
+ * exit at exact moments.
+ */
+static char *map_pages(long n)
+{
+	char *p = mmap(NULL, n * page_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		fail("mmap of %ld pages: %s", n, strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
+/* Page @i of @p gets the content named by (@tag, @i), or zeroes for tag 0. */
+static void fill_tagged(char *p, long n, unsigned long long tag)
+{
+	long i;
+
+	for (i = 0; i < n; i++)
+		fill_page((unsigned long long *)(p + i * page_size),
+			  tag ? make_seed(tag, i) : SEED_ZEROS);
+}
+
+/* How many pages of @p do not hold what fill_tagged() wrote. */
+static long wrong_tagged(const char *p, long n, unsigned long long tag)
+{
+	long i, bad = 0;
+
+	for (i = 0; i < n; i++)
+		bad += check_page((const unsigned long long *)(p + i * page_size),
+				  tag ? make_seed(tag, i) : SEED_ZEROS) >= 0;
+	return bad;
+}
+
+static bool madv(void *p, long n, int advice, const char *what)
+{
+	if (!madvise(p, n * page_size, advice))
+		return true;
+	fail("%s: %s", what, strerror(errno));
+	return false;
+}
+
+/* Pagemap entries of @n pages of process @pid from @p; false on error. */
+static bool pagemap_of(pid_t pid, const char *p, long n, unsigned long long *ent)
+{
+	int fd = pagemap_fd(pid);
+	ssize_t want = n * sizeof(*ent);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = pread(fd, ent, want, (unsigned long)p / page_size * 8) == want;
+	close(fd);
+	return ok;
+}
+
+/*
+ * Pages of [@p, @p + @n pages) of @pid mapped from a KSM page, or -1: in
+ * these tests, pages whose frame is mapped more than once. (6.12's
+ * /proc/kpageflags sets KPF_KSM for every anonymous page.)
+ */
+static long ksm_mapped(pid_t pid, const char *p, long n)
+{
+	unsigned long long ent[UD_PAGES * 4];
+	long i, ksm = 0;
+
+	if (n > (long)ARRAY_SIZE(ent) || !pagemap_of(pid, p, n, ent))
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((ent[i] & PM_PRESENT) && pfn_count(ent[i] & PM_PFN_MASK) > 1)
+			ksm++;
+	return ksm;
+}
+
+/* Waits up to @secs for pages_shared and pages_sharing; quiet on failure. */
+static bool wait_shared(long shared, long sharing, int secs)
+{
+	double end = now() + secs;
+
+	do {
+		if (ksm_get("pages_shared") == shared && ksm_get("pages_sharing") == sharing)
+			return true;
+		sleep_ms(20);
+	} while (now() < end);
+	return false;
+}
+
+static bool merge_twins(char *a, char *b, long n, unsigned long long tag, const char *what)
+{
+	fill_tagged(a, n, tag);
+	fill_tagged(b, n, tag);
+	if (!madv(a, n, MADV_MERGEABLE, "MADV_MERGEABLE") ||
+	    !madv(b, n, MADV_MERGEABLE, "MADV_MERGEABLE") || !ksmd_go())
+		return false;
+	if (wait_shared(n, n, 60))
+		return true;
+	fail("%s: pages_shared %ld pages_sharing %ld after 60 s, expected %ld %ld", what,
+	     ksm_get("pages_shared"), ksm_get("pages_sharing"), n, n);
+	return false;
+}
+
+/*
+ * A fork child MADV_FREEs the copies that unmerging gave @a and exits; then
+ * the parent, which freed nothing, pages @a out. A copy that unmerging left
+ * clean was made lazily freeable by the child, and reclaim drops it.
+ */
+static bool free_in_child_then_pageout(char *a, unsigned long long tag, const char *how)
+{
+	int status;
+	long lost;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0) {
+		fail("fork: %s", strerror(errno));
+		return false;
+	}
+	if (!pid)
+		_exit(madvise(a, UD_PAGES * page_size, MADV_FREE) ? 1 : 0);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fail("%s: the child's MADV_FREE failed (status %#x)", how, status);
+		return false;
+	}
+	/* lazily freed folios wait in per-CPU batches before they move */
+	lru_drain_all();
+	if (!madv(a, UD_PAGES, MADV_PAGEOUT, "MADV_PAGEOUT"))
+		return false;
+	lost = wrong_tagged(a, UD_PAGES, tag);
+	if (!expect_eq("pages lost by the parent after its unmerged copies were paged out",
+		       lost, 0))
+		diag("%s: the copies were clean: the child's MADV_FREE made them lazily freeable",
+		     how);
+	return !lost;
+}
+
+/*
+ * Unmerging (MADV_UNMERGEABLE, then run=2) must give each mapping a copy
+ * that is dirty: its contents exist nowhere else.
+ */
+static enum result test_unmerge_dirty(void)
+{
+	char *a = map_pages(UD_PAGES), *b = map_pages(UD_PAGES);
+
+	if (!a || !b || !merge_twins(a, b, UD_PAGES, 11, "first merge"))
+		return RES_FAIL;
+	if (!madv(a, UD_PAGES, MADV_UNMERGEABLE, "MADV_UNMERGEABLE") ||
+	    !madv(b, UD_PAGES, MADV_UNMERGEABLE, "MADV_UNMERGEABLE") ||
+	    !expect_eq("KSM pages mapped after MADV_UNMERGEABLE",
+		       ksm_mapped(getpid(), a, UD_PAGES), 0))
+		return RES_FAIL;
+	free_in_child_then_pageout(a, 11, "MADV_UNMERGEABLE");
+	if (!merge_twins(a, b, UD_PAGES, 12, "second merge") || !ksm_set("run", 2) ||
+	    !expect_eq("KSM pages mapped after run=2", ksm_mapped(getpid(), a, UD_PAGES), 0))
+		return RES_FAIL;
+	free_in_child_then_pageout(a, 12, "run=2");
+	expect_eq("pages of the twin range lost", wrong_tagged(b, UD_PAGES, 12), 0);
+	return RES_PASS;
+}
+
+/* ---------------------------------------------------------------- exact unmerge */
+
+#define UE_PAGES	192	/* pages of each range */
+#define UE_SPLICED	8	/* pages of range a held by a pipe */
+
+static volatile sig_atomic_t g_alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	g_alarms++;
+}
+
+/* SIGALRM every @us microseconds, without SA_RESTART; 0 stops it. */
+static void alarm_storm(long us)
+{
+	struct itimerval it = { { 0, us }, { 0, us } };
+	struct sigaction sa = { .sa_handler = on_alarm };
+
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* Waits up to @secs for @n KSM pages mapped in each of a and b. */
+static bool wait_mapped(char *a, char *b, long n, int secs)
+{
+	double end = now() + secs;
+
+	do {
+		if (ksm_mapped(getpid(), a, n) == n && ksm_mapped(getpid(), b, n) == n)
+			return true;
+		sleep_ms(50);
+	} while (now() < end);
+	return false;
+}
+
+/* A child that keeps migrating @n pages at @p (KSM pages it shares) between nodes. */
+static pid_t migrator_start(char *p, long n)
+{
+	void *pages[UE_PAGES];
+	int nodes[UE_PAGES], status[UE_PAGES], to = 0;
+	pid_t pid;
+	long i;
+
+	pid = fork();
+	if (pid)
+		return pid;
+	for (i = 0; i < n; i++)
+		pages[i] = p + i * page_size;
+	for (;;) {
+		to = !to;
+		for (i = 0; i < n; i++)
+			nodes[i] = to;
+		sys_move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE_ALL);
+	}
+}
+
+/*
+ * Unmerges with @how (0: MADV_UNMERGEABLE of a and b, 1: PR_SET_MEMORY_MERGE
+ * 0, 2: run=2) while signals interrupt it every millisecond: each attempt
+ * either fails with EINTR or succeeds, and success means no KSM page is
+ * mapped any more in what it covered. Returns the number of EINTRs.
+ */
+static long unmerge_interrupted(int how, char *a, char *b, const char **name)
+{
+	static const char * const names[] = {
+		"MADV_UNMERGEABLE", "PR_SET_MEMORY_MERGE 0", "run=2"
+	};
+	double end = now() + 120;
+	long eintr = 0;
+	int err;
+
+	*name = names[how];
+	alarm_storm(1000);
+	for (;;) {
+		if (how == 0)
+			err = madvise(a, UE_PAGES * page_size, MADV_UNMERGEABLE) ||
+			      madvise(b, UE_PAGES * page_size, MADV_UNMERGEABLE) ? errno : 0;
+		else if (how == 1)
+			err = prctl(PR_SET_MEMORY_MERGE, 0, 0, 0, 0) ? errno : 0;
+		else
+			err = write_text(KSM_DIR "run", "2");
+		if (err != EINTR || now() > end)
+			break;
+		eintr++;
+	}
+	alarm_storm(0);
+	if (err)
+		fail("%s: %s (after %ld EINTRs)", names[how], strerror(err), eintr);
+	return eintr;
+}
+
+/* After a successful unmerge: nothing KSM mapped in a and b, contents intact. */
+static void check_unmerged(pid_t pid, char *a, char *b, unsigned long long tag,
+			   const char *name)
+{
+	char what[96];
+
+	snprintf(what, sizeof(what), "%s returned 0: KSM pages still mapped", name);
+	expect_eq(what, ksm_mapped(pid, a, UE_PAGES) + ksm_mapped(pid, b, UE_PAGES), 0);
+	expect_eq("wrong pages after unmerging", wrong_tagged(a, UE_PAGES, tag) +
+		  wrong_tagged(b, UE_PAGES, tag), 0);
+}
+
+/* What the pipe holds is what the KSM pages held when they were spliced. */
+static void check_spliced(int rd, unsigned long long tag)
+{
+	char *buf = map_pages(UE_SPLICED);
+	long got = 0, n;
+
+	if (!buf)
+		return;
+	while (got < UE_SPLICED * page_size) {
+		n = read(rd, buf + got, UE_SPLICED * page_size - got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	expect_eq("bytes read back from the pipe", got, UE_SPLICED * page_size);
+	expect_eq("wrong pages read back from the pipe", wrong_tagged(buf, UE_SPLICED, tag), 0);
+	munmap(buf, UE_SPLICED * page_size);
+}
+
+/* One round: merge, splice, migrate, unmerge with @how under signals. */
+static bool unmerge_exact_round(int how, char *a, char *b, unsigned long long tag,
+				bool migrate)
+{
+	struct iovec iov = { a, UE_SPLICED * page_size };
+	pid_t mig = 0;
+	const char *name;
+	long eintr;
+	int pfd[2];
+
+	if (how == 1) {
+		fill_tagged(a, UE_PAGES, tag);
+		fill_tagged(b, UE_PAGES, tag);
+		if (prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0)) {
+			fail("PR_SET_MEMORY_MERGE 1: %s", strerror(errno));
+			return false;
+		}
+		/* everything of ours is mergeable now: count what a and b map */
+		if (!ksmd_go() || !wait_mapped(a, b, UE_PAGES, 60)) {
+			fail("not merged after PR_SET_MEMORY_MERGE 1: %ld and %ld KSM pages",
+			     ksm_mapped(getpid(), a, UE_PAGES), ksm_mapped(getpid(), b, UE_PAGES));
+			return false;
+		}
+	} else if (!merge_twins(a, b, UE_PAGES, tag, "merging")) {
+		return false;
+	}
+	/* the pipe takes references on KSM pages (vmsplice does not unshare) */
+	if (pipe(pfd) || fcntl(pfd[0], F_SETPIPE_SZ, UE_SPLICED * page_size) < 0 ||
+	    vmsplice(pfd[1], &iov, 1, 0) != UE_SPLICED * page_size) {
+		fail("vmsplice: %s", strerror(errno));
+		return false;
+	}
+	expect_eq("spliced pages still KSM pages", ksm_mapped(getpid(), a, UE_SPLICED),
+		  UE_SPLICED);
+	/* ksmd stays out of it; the child's mappings keep the KSM pages alive */
+	if (!ksm_set("run", 0))
+		return false;
+	if (migrate)
+		mig = migrator_start(b, UE_PAGES);
+	sleep_ms(200);
+	eintr = unmerge_interrupted(how, a, b, &name);
+	if (mig > 0) {
+		if (how == 2)	/* run=2 unmerges the migrator too */
+			check_unmerged(mig, a, b, tag, "run=2 (in the migrating child)");
+		kill(mig, SIGKILL);
+		waitpid(mig, NULL, 0);
+	}
+	diag("%s: %ld attempts interrupted by a signal", name, eintr);
+	check_unmerged(getpid(), a, b, tag, name);
+	check_spliced(pfd[0], tag);
+	close(pfd[0]);
+	close(pfd[1]);
+	return true;
+}
+
+/*
+ * MADV_UNMERGEABLE, PR_SET_MEMORY_MERGE 0 and run=2 succeed only once no
+ * KSM page is mapped in what they cover, however often a signal interrupts
+ * them (EINTR: the caller tries again), while some KSM pages are held by
+ * a pipe (vmsplice: references that do not unshare) and a fork child keeps
+ * migrating them (an unshare fault on a page under migration waits and
+ * must be tried again).
+ */
+static enum result test_unmerge_exact(void)
+{
+	bool migrate = nr_memory_nodes() >= 2;
+	char *a = map_pages(UE_PAGES), *b = map_pages(UE_PAGES);
+	int how;
+
+	if (!a || !b)
+		return RES_FAIL;
+	if (!migrate)
+		diag("one NUMA node: no migrations during the unmerge");
+	for (how = 0; how < 3; how++)
+		if (!unmerge_exact_round(how, a, b, 20 + how, migrate))
+			return RES_FAIL;
+	return RES_PASS;
+}
+
 /* ---------------------------------------------------------------- rmap */
 
 #define RM_VMAS		20000	/* VMAs that share one anon_vma */
@@ -5074,6 +5448,8 @@ static const struct ksm_test tests[] = {
 	{ "fork_churn", test_fork_churn, false },
 	{ "rmap", test_rmap, false },
 	{ "dup_regroup", test_dup_regroup, false },
+	{ "unmerge_dirty", test_unmerge_dirty, false },
+	{ "unmerge_exact", test_unmerge_exact, false },
 	{ "stress", test_stress, true },
 };
 
