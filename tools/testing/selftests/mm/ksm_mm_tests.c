@@ -4659,6 +4659,124 @@ static enum result test_unmerge_dirty(void)
 	return RES_PASS;
 }
 
+/* ---------------------------------------------------------------- fork counters */
+
+#define FC_ZERO		32	/* zero-filled pages of each range */
+#define FC_DUPS		16	/* pages of each range with content common to all three */
+
+/* The KSM counters that must read 0 once no process uses KSM. */
+static const char * const fc_counters[] = {
+	"pages_shared", "pages_sharing", "pages_unshared", "pages_volatile",
+	"ksm_zero_pages", "general_profit", "stable_node_chains", "stable_node_dups",
+};
+
+static long self_zero_pages(void)
+{
+	return read_key("/proc/self/ksm_stat", "ksm_zero_pages");
+}
+
+/* A child reports its own ksm_zero_pages, then exits (or first forks again). */
+static long fc_child_zero_pages(bool grandchild)
+{
+	int fd[2], status;
+	long got = -1;
+	pid_t pid;
+
+	if (pipe(fd))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		long v = grandchild ? fc_child_zero_pages(false) : self_zero_pages();
+
+		_exit(write(fd[1], &v, sizeof(v)) == sizeof(v) ? 0 : 1);
+	}
+	close(fd[1]);
+	if (read(fd[0], &got, sizeof(got)) != sizeof(got))
+		got = -1;
+	close(fd[0]);
+	waitpid(pid, &status, 0);
+	return got;
+}
+
+/*
+ * The process that uses KSM: three ranges, one plain, one MADV_DONTFORK,
+ * one MADV_WIPEONFORK, each with zero-filled pages (mapped to the zero page
+ * by ksmd) and pages of one content. Its fork children get only the plain
+ * range's zero pages. Exits with the number of failed checks.
+ */
+static void fc_process(void)
+{
+	static const int advice[3] = { 0, MADV_DONTFORK, MADV_WIPEONFORK };
+	long n = FC_ZERO + FC_DUPS, zero;
+	char *r[3];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		r[i] = map_pages(n);
+		if (!r[i])
+			_exit(1);
+		fill_tagged(r[i], FC_ZERO, 0);
+		fill_tagged(r[i] + FC_ZERO * page_size, FC_DUPS, 13);
+		if ((advice[i] && !madv(r[i], n, advice[i], "MADV_DONTFORK/WIPEONFORK")) ||
+		    !madv(r[i], n, MADV_MERGEABLE, "MADV_MERGEABLE"))
+			_exit(1);
+	}
+	if (!ksmd_go() || !wait_shared(FC_DUPS, 2 * FC_DUPS, 60)) {
+		fail("ranges not merged: pages_shared %ld pages_sharing %ld",
+		     ksm_get("pages_shared"), ksm_get("pages_sharing"));
+		_exit(1);
+	}
+	for (i = 0; i < 600 && ksm_get("ksm_zero_pages") != 3 * FC_ZERO; i++)
+		sleep_ms(100);
+	expect_eq("ksm_zero_pages", ksm_get("ksm_zero_pages"), 3 * FC_ZERO);
+	expect_eq("own ksm_zero_pages (ksm_stat)", self_zero_pages(), 3 * FC_ZERO);
+	zero = fc_child_zero_pages(false);
+	expect_eq("a child's ksm_zero_pages (it has the plain range only)", zero, FC_ZERO);
+	zero = fc_child_zero_pages(true);
+	expect_eq("a grandchild's ksm_zero_pages", zero, FC_ZERO);
+	expect_eq("ksm_zero_pages after the children exited", ksm_get("ksm_zero_pages"),
+		  3 * FC_ZERO);
+	for (i = 0; i < 3; i++)
+		expect_eq("wrong pages", wrong_tagged(r[i], FC_ZERO, 0) +
+			  wrong_tagged(r[i] + FC_ZERO * page_size, FC_DUPS, 13), 0);
+	_exit(g_failed);
+}
+
+/*
+ * Every KSM counter returns to 0 once every process that used KSM exited,
+ * fork children of VMAs that fork does not copy included.
+ */
+static enum result test_fork_counters(void)
+{
+	long v = 0;
+	int status;
+	double end;
+	size_t k;
+	pid_t pid;
+
+	if (!ksm_has("ksm_zero_pages") || !ksm_set("use_zero_pages", 1))
+		return RES_FAIL;
+	pid = fork();
+	if (pid < 0) {
+		fail("fork: %s", strerror(errno));
+		return RES_FAIL;
+	}
+	if (!pid)
+		fc_process();
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		fail("the KSM process failed (status %#x)", status);
+	end = now() + 60;
+	for (k = 0; k < ARRAY_SIZE(fc_counters); k++) {
+		/* items of exited mms go when ksmd passes them: wait for it */
+		while (!read_long(ksm_path(fc_counters[k]), &v) && v && now() < end)
+			sleep_ms(50);
+		expect_eq(fc_counters[k], v, 0);
+	}
+	return RES_PASS;
+}
+
 /* ---------------------------------------------------------------- exact unmerge */
 
 #define UE_PAGES	192	/* pages of each range */
@@ -5449,6 +5567,7 @@ static const struct ksm_test tests[] = {
 	{ "rmap", test_rmap, false },
 	{ "dup_regroup", test_dup_regroup, false },
 	{ "unmerge_dirty", test_unmerge_dirty, false },
+	{ "fork_counters", test_fork_counters, false },
 	{ "unmerge_exact", test_unmerge_exact, false },
 	{ "stress", test_stress, true },
 };
