@@ -55,6 +55,18 @@ struct vm_area_struct *ksm_merge_find_vma(struct ksm_mm *slot,
 	return vma;
 }
 
+/*
+ * Can an item record the page offset of @addr? A merged item keeps the
+ * linear page index, which a private mapping of /dev/zero takes from its
+ * file offset: mremap() can grow such a mapping past what the item holds
+ * (KSM_ITEM_NR_MAX). Rmap walks would miss the mapping of a page merged
+ * there, so it is not merged.
+ */
+static bool ksm_merge_trackable(struct vm_area_struct *vma, unsigned long addr)
+{
+	return linear_page_index(vma, addr) <= KSM_ITEM_NR_MAX;
+}
+
 /* The pmd of @addr if it holds a page table (no huge page). */
 static pmd_t *ksm_merge_pte_pmd(struct mm_struct *mm, unsigned long addr)
 {
@@ -299,11 +311,12 @@ static int ksm_merge_replace(struct vm_area_struct *vma, struct page *page,
 /*
  * Take the mmap lock and the folio lock of @page, mapped at @addr in the
  * mm of @slot; split a large folio (KSM pages are small) and write-protect
- * the pte. On success both locks stay held: see ksm_merge_finish().
+ * the pte. On success both locks stay held: see ksm_merge_finish(). A page
+ * that will be mapped from a KSM page (@track) must be trackable.
  */
 static int ksm_merge_prepare(struct ksm_mm *slot, unsigned long addr,
-			     struct page *page, struct vm_area_struct **vmap,
-			     pte_t *orig)
+			     struct page *page, bool track,
+			     struct vm_area_struct **vmap, pte_t *orig)
 {
 	struct vm_area_struct *vma;
 	struct folio *folio;
@@ -312,6 +325,9 @@ static int ksm_merge_prepare(struct ksm_mm *slot, unsigned long addr,
 	mmap_read_lock(slot->mm);
 	vma = ksm_merge_find_vma(slot, addr);
 	if (!vma)
+		goto unlock_mm;
+	err = -EOVERFLOW;
+	if (track && !ksm_merge_trackable(vma, addr))
 		goto unlock_mm;
 	folio = page_folio(page);
 	err = -EAGAIN;
@@ -389,7 +405,7 @@ int ksm_merge_into_node(struct ksm_item *item, unsigned long addr,
 	int err;
 
 	lockdep_assert_held(&ksm_lock);
-	err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
+	err = ksm_merge_prepare(slot, addr, page, true, &vma, &orig);
 	if (err)
 		goto out;
 	err = -EAGAIN;
@@ -421,7 +437,7 @@ static int ksm_merge_make_ksm(struct ksm_item *item, unsigned long addr,
 	pte_t orig;
 	int err;
 
-	err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
+	err = ksm_merge_prepare(slot, addr, page, true, &vma, &orig);
 	if (!err) {
 		folio = page_folio(page);
 		node->kpfn = folio_pfn(folio);
@@ -457,6 +473,20 @@ static bool ksm_merge_undo(struct ksm_item *item, unsigned long addr)
 	return true;
 }
 
+/* May @other, an unstable item, be mapped from a KSM page where it is? */
+static bool ksm_merge_item_trackable(struct ksm_item *other)
+{
+	unsigned long addr = ksm_item_nr(other) << PAGE_SHIFT;
+	struct vm_area_struct *vma;
+	bool ok;
+
+	mmap_read_lock(other->owner->mm);
+	vma = ksm_merge_find_vma(other->owner, addr);
+	ok = !vma || ksm_merge_trackable(vma, addr);
+	mmap_read_unlock(other->owner->mm);
+	return ok;
+}
+
 /**
  * ksm_merge_pair - merge two identical pages into a new KSM page
  * @item: the item of @page; idle, hashed.
@@ -479,6 +509,9 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 	int err;
 
 	lockdep_assert_held(&ksm_lock);
+	/* Not a KSM page made for nothing, and undone, in every round. */
+	if (!ksm_merge_item_trackable(other))
+		return -EOVERFLOW;
 	node = ksm_node_alloc();
 	if (!node)
 		return -ENOMEM;
@@ -514,7 +547,7 @@ int ksm_merge_zero(struct ksm_item *item, unsigned long addr,
 	pte_t orig;
 	int err;
 
-	err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
+	err = ksm_merge_prepare(slot, addr, page, false, &vma, &orig);
 	if (!err) {
 		err = -EINVAL;
 		if (ksm_pages_same(page, zero))
@@ -545,7 +578,9 @@ int ksm_merge_adopt(struct ksm_item *item, unsigned long addr,
 	lockdep_assert_held(&ksm_lock);
 	mmap_read_lock(slot->mm);
 	vma = ksm_merge_find_vma(slot, addr);
-	if (vma && folio_trylock(kfolio)) {
+	if (vma && !ksm_merge_trackable(vma, addr)) {
+		err = -EOVERFLOW;
+	} else if (vma && folio_trylock(kfolio)) {
 		node = folio_ksm_node(kfolio);
 		err = node ? ksm_node_reserve(node) : -EAGAIN;
 		if (!err)

@@ -4979,6 +4979,178 @@ static enum result test_unmerge_exact(void)
 	return RES_PASS;
 }
 
+/* ---------------------------------------------------------------- merge offset */
+
+#define MO_PAGES	8
+/* KSM keeps the page offset of a merged page above its low 12 bits. */
+#define MO_NR_MAX	(ULONG_MAX >> 12)
+
+/* The file offset /proc/self/maps shows for the mapping at @p, or 0. */
+static unsigned long long maps_offset(const char *p)
+{
+	unsigned long long start, end, off = 0;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx %*s %llx", &start, &end, &off) == 3 &&
+		    start == (unsigned long)p)
+			break;
+		off = 0;
+	}
+	if (f)
+		fclose(f);
+	return off;
+}
+
+/*
+ * A MAP_PRIVATE mapping of /dev/zero is anonymous, with the page offset
+ * given to mmap(): @first is the page offset of its first page. mmap()
+ * keeps the last page offset below MO_NR_MAX, mremap() lets it grow past.
+ * The first pages are written before: mremap() moves a mapping that has
+ * no anonymous pages yet to the page offset of its new address.
+ */
+static char *map_dev_zero(unsigned long first, long n, long grown)
+{
+	int fd = open("/dev/zero", O_RDWR);
+	void *p, *q;
+
+	if (fd < 0) {
+		fail("/dev/zero: %s", strerror(errno));
+		return NULL;
+	}
+#ifdef SYS_mmap2
+	p = (void *)syscall(SYS_mmap2, NULL, n * page_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE, fd, first * (page_size >> 12));
+#else
+	p = (void *)syscall(SYS_mmap, NULL, n * page_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE, fd, first * page_size);
+#endif
+	close(fd);
+	if (p == MAP_FAILED) {
+		fail("mmap of /dev/zero at page offset %#lx: %s", first, strerror(errno));
+		return NULL;
+	}
+	memset(p, 1, n * page_size);
+	q = mremap(p, n * page_size, grown * page_size, MREMAP_MAYMOVE);
+	if (q == MAP_FAILED) {
+		fail("mremap to %ld pages: %s", grown, strerror(errno));
+		return NULL;
+	}
+	if (maps_offset(q) != (unsigned long long)first * page_size) {
+		fail("/proc/self/maps shows offset %#llx, not %#llx", maps_offset(q),
+		     (unsigned long long)first * page_size);
+		return NULL;
+	}
+	return q;
+}
+
+/*
+ * Moves each of the @n pages at @p to the other of nodes 0 and 1 (KSM
+ * pages with all their mappings, which rmap walks must find); returns the
+ * number of pages that stayed where they were, or -1.
+ */
+static long move_all_left(char *p, long n)
+{
+	void *pages[MO_PAGES];
+	int nodes[MO_PAGES], status[MO_PAGES];
+	long i, left = n;
+	int r;
+
+	for (i = 0; i < n; i++)
+		pages[i] = p + i * page_size;
+	if (sys_move_pages(0, n, pages, NULL, status, 0))
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (status[i] < 0 || status[i] > 1)
+			return -1;
+		nodes[i] = !status[i];
+	}
+	for (r = 0; r < 10 && left; r++) {
+		sys_move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE_ALL);
+		sys_move_pages(0, n, pages, NULL, status, 0);
+		for (i = 0, left = 0; i < n; i++)
+			left += status[i] != nodes[i];
+		if (left)
+			sleep_ms(100);
+	}
+	return left;
+}
+
+/* Frames and nodes of the pages of both ranges, for a failure report. */
+static void mo_show(const char *when, char *a, char *t)
+{
+	unsigned long long ea[MO_PAGES], et[MO_PAGES];
+	void *pages[2 * MO_PAGES];
+	int status[2 * MO_PAGES];
+	long i;
+
+	for (i = 0; i < MO_PAGES; i++) {
+		pages[i] = a + i * page_size;
+		pages[MO_PAGES + i] = t + i * page_size;
+	}
+	if (!pagemap_of(getpid(), a, MO_PAGES, ea) || !pagemap_of(getpid(), t, MO_PAGES, et) ||
+	    sys_move_pages(0, 2 * MO_PAGES, pages, NULL, status, 0))
+		return;
+	for (i = 0; i < MO_PAGES; i++)
+		diag("%s: page %ld: frames %#llx (node %d, %ld maps) and %#llx (node %d)", when,
+		     i, ea[i] & PM_PFN_MASK, status[i], pfn_count(ea[i] & PM_PFN_MASK),
+		     et[i] & PM_PFN_MASK, status[MO_PAGES + i]);
+}
+
+/*
+ * Pages whose page offset does not fit where KSM keeps it: either KSM
+ * merges them and keeps track of them (rmap walks find every mapping, so
+ * migration moves them), or it leaves them alone. Pages below the limit
+ * merge either way.
+ */
+static enum result test_merge_offset(void)
+{
+	unsigned long first = MO_NR_MAX - 2;
+	long i, fits = 0, shared, start;
+	char *a, *t;
+
+	for (i = 0; i < MO_PAGES; i++)
+		fits += first + i <= MO_NR_MAX;
+	a = map_dev_zero(first, 2, MO_PAGES);
+	t = map_pages(MO_PAGES);
+	if (!a || !t)
+		return RES_FAIL;
+	diag("page offsets %#lx..%#lx, %ld of %d within %#lx", first, first + MO_PAGES - 1,
+	     fits, MO_PAGES, MO_NR_MAX);
+	fill_tagged(a, MO_PAGES, 30);
+	fill_tagged(t, MO_PAGES, 30);
+	if (!madv(a, MO_PAGES, MADV_MERGEABLE, "MADV_MERGEABLE") ||
+	    !madv(t, MO_PAGES, MADV_MERGEABLE, "MADV_MERGEABLE") || !ksmd_go())
+		return RES_FAIL;
+	wait_shared(fits, fits, 60);
+	/* the pages that may not merge have had their chance: three more scans */
+	start = ksm_get("full_scans");
+	for (i = 0; i < 600 && ksm_get("full_scans") < start + 3; i++)
+		sleep_ms(50);
+	shared = ksm_get("pages_shared");
+	diag("pages_shared %ld pages_sharing %ld", shared, ksm_get("pages_sharing"));
+	expect_true("pages within the limit merged, the others all or none",
+		    shared == fits || shared == MO_PAGES);
+	expect_eq("pages_sharing", ksm_get("pages_sharing"), shared);
+	expect_eq("KSM pages mapped by the /dev/zero range", ksm_mapped(getpid(), a, MO_PAGES),
+		  shared);
+	if (nr_memory_nodes() >= 2 && ksm_set("run", 0)) {
+		if (!expect_eq("pages of the /dev/zero range not migrated (rmap missed a mapping)",
+			       move_all_left(a, MO_PAGES), 0) ||
+		    !expect_eq("pages of the twin range not migrated", move_all_left(t, MO_PAGES), 0))
+			mo_show("migrated", a, t);
+	} else {
+		diag("one NUMA node: migration not tried");
+	}
+	expect_eq("wrong pages", wrong_tagged(a, MO_PAGES, 30) + wrong_tagged(t, MO_PAGES, 30),
+		  0);
+	if (!madv(a, MO_PAGES, MADV_UNMERGEABLE, "MADV_UNMERGEABLE"))
+		return RES_FAIL;
+	expect_eq("KSM pages left in the /dev/zero range", ksm_mapped(getpid(), a, MO_PAGES), 0);
+	return RES_PASS;
+}
+
 /* ---------------------------------------------------------------- rmap */
 
 #define RM_VMAS		20000	/* VMAs that share one anon_vma */
@@ -5569,6 +5741,7 @@ static const struct ksm_test tests[] = {
 	{ "unmerge_dirty", test_unmerge_dirty, false },
 	{ "fork_counters", test_fork_counters, false },
 	{ "unmerge_exact", test_unmerge_exact, false },
+	{ "merge_offset", test_merge_offset, false },
 	{ "stress", test_stress, true },
 };
 
