@@ -5176,9 +5176,11 @@ static bool rmap_stats_have(void)
 	return !access(RM_DEBUGFS "rmap_holds", R_OK);
 }
 
+/* The figures are kept only while rmap_timing is 1 (a static key). */
 static bool rmap_stats_start(bool whole)
 {
-	return !write_text(RM_DEBUGFS "rmap_hold_max_ns", "0") &&
+	return !write_text(RM_DEBUGFS "rmap_timing", "1") &&
+	       !write_text(RM_DEBUGFS "rmap_hold_max_ns", "0") &&
 	       !write_text(RM_DEBUGFS "rmap_vmas_max", "0") &&
 	       !write_text(RM_DEBUGFS "rmap_whole_anon_vma", whole ? "1" : "0");
 }
@@ -5190,7 +5192,8 @@ static bool rmap_stats_read(struct rmap_stats *st, long holds_before)
 	    read_long(RM_DEBUGFS "rmap_hold_max_ns", &st->hold_max_ns))
 		return false;
 	st->holds -= holds_before;
-	return !write_text(RM_DEBUGFS "rmap_whole_anon_vma", "0");
+	return !write_text(RM_DEBUGFS "rmap_whole_anon_vma", "0") &&
+	       !write_text(RM_DEBUGFS "rmap_timing", "0");
 }
 
 /*
@@ -5390,6 +5393,26 @@ static bool rmap_rounds(const struct rmap_area *a, bool whole, const pid_t *kids
 	return true;
 }
 
+/*
+ * rmap_timing is off unless asked for: rmap walks then neither count nor
+ * time their lock holds (nor read the clock).
+ */
+static bool rmap_timing_off(const struct rmap_area *a, const pid_t *kids, int nkids)
+{
+	long timing = -1, before = -1, after = -1;
+
+	if (read_long(RM_DEBUGFS "rmap_timing", &timing) ||
+	    read_long(RM_DEBUGFS "rmap_holds", &before)) {
+		fail("cannot read " RM_DEBUGFS "rmap_timing and rmap_holds");
+		return false;
+	}
+	expect_eq(RM_DEBUGFS "rmap_timing (off by default)", timing, 0);
+	if (!rmap_migrate(a, 1, kids, nkids) || !rmap_migrate(a, 0, kids, nkids))
+		return false;
+	read_long(RM_DEBUGFS "rmap_holds", &after);
+	return expect_eq("lock holds counted while rmap_timing is 0", after - before, 0);
+}
+
 /* Both kinds of walk on the same pages; the figures are reported, not judged. */
 static bool rmap_measure(const char *setup, const struct rmap_area *a, const pid_t *kids,
 			 int nkids, long vmas_in_anon_vma)
@@ -5397,6 +5420,8 @@ static bool rmap_measure(const char *setup, const struct rmap_area *a, const pid
 	struct rmap_stats narrow, whole;
 	bool have = rmap_stats_have();
 
+	if (have && !rmap_timing_off(a, kids, nkids))
+		return false;
 	if (!rmap_rounds(a, false, kids, nkids, have ? &narrow : NULL))
 		return false;
 	if (!have) {
