@@ -356,10 +356,17 @@ static void ksm_merge_finish(struct ksm_mm *slot, struct page *page)
 	mmap_read_unlock(slot->mm);
 }
 
-/* Record that @item now maps the KSM page of @node; room is reserved. */
+/*
+ * Record that @item now maps the KSM page of @node; room is reserved. The
+ * mapping array is the node's, which rmap walks read under the KSM folio
+ * lock: the caller holds it, with ksm_lock and the mmap lock.
+ */
 static void ksm_merge_link(struct ksm_item *item, struct vm_area_struct *vma,
 			   unsigned long addr, struct ksm_stable_node *node)
 {
+	lockdep_assert_held(&ksm_lock);
+	mmap_assert_locked(vma->vm_mm);
+	VM_WARN_ON_ONCE(!folio_test_locked(pfn_folio(node->kpfn)));
 	get_anon_vma(vma->anon_vma);
 	item->anon_vma = vma->anon_vma;
 	item->node = node;
@@ -437,6 +444,7 @@ static int ksm_merge_make_ksm(struct ksm_item *item, unsigned long addr,
 	pte_t orig;
 	int err;
 
+	lockdep_assert_held(&ksm_lock);
 	err = ksm_merge_prepare(slot, addr, page, true, &vma, &orig);
 	if (!err) {
 		folio = page_folio(page);
@@ -547,6 +555,7 @@ int ksm_merge_zero(struct ksm_item *item, unsigned long addr,
 	pte_t orig;
 	int err;
 
+	lockdep_assert_held(&ksm_lock);
 	err = ksm_merge_prepare(slot, addr, page, false, &vma, &orig);
 	if (!err) {
 		err = -EINVAL;

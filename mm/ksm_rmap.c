@@ -298,6 +298,8 @@ void collect_procs_ksm(struct folio *folio, struct page *page,
 	struct ksm_stable_node *node = folio_ksm_node(folio);
 	unsigned int i;
 
+	/* The lock keeps the mapping array still. */
+	VM_WARN_ON_ONCE_FOLIO(!folio_test_locked(folio), folio);
 	if (!node)
 		return;
 	for (i = 0; i < node->nr_maps; i++)
