@@ -53,6 +53,7 @@
 #include <linux/fs.h>
 #include <linux/hashtable.h>
 #include <linux/mman.h>
+#include <linux/pagewalk.h>
 #include <linux/sched/mm.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -248,6 +249,67 @@ void __ksm_exit(struct mm_struct *mm)
 	}
 }
 
+static int ksm_fork_zero_pmd(pmd_t *pmd, unsigned long addr,
+			     unsigned long end, struct mm_walk *walk)
+{
+	unsigned long *zero = walk->private;
+	pte_t *start, *pte;
+	spinlock_t *ptl;
+
+	/* None for a huge pmd: KSM zero pages are mapped by ptes only. */
+	start = ksm_pte_map_lock(walk->mm, pmd, addr, &ptl);
+	if (!start)
+		return 0;
+	for (pte = start; addr < end; addr += PAGE_SIZE, pte++)
+		*zero += is_ksm_zero_pte(ptep_get(pte));
+	pte_unmap_unlock(start, ptl);
+	return 0;
+}
+
+/* Only a mergeable VMA holds KSM zero pages: unmerging breaks them first. */
+static int ksm_fork_zero_test(unsigned long start, unsigned long end,
+			      struct mm_walk *walk)
+{
+	return !(walk->vma->vm_flags & VM_MERGEABLE) || !walk->vma->anon_vma;
+}
+
+static const struct mm_walk_ops ksm_fork_zero_ops = {
+	.test_walk	= ksm_fork_zero_test,
+	.pmd_entry	= ksm_fork_zero_pmd,
+	.walk_lock	= PGWALK_RDLOCK,
+};
+
+/**
+ * __ksm_fork - register the fork child of a registered mm
+ * @mm: the child, whose page tables fork has just copied; its mmap lock
+ *	is held for write.
+ * @oldmm: the parent; its mmap lock is held for write too.
+ *
+ * The child tracks nothing yet, but the KSM zero pages it got count once
+ * more. It does not have them all: fork copies neither MADV_DONTFORK VMAs
+ * nor the pages of MADV_WIPEONFORK ones, and the count copied with the
+ * mm_struct is older than the page tables. So the child's own page tables
+ * are counted. Only a parent that has KSM zero pages pays for that walk,
+ * which reads the ptes fork has just written; counting in the fork's copy
+ * loop would be cheaper but takes hooks in mm/memory.c and kernel/fork.c.
+ * Registering is best effort.
+ */
+void __ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
+{
+	unsigned long zero = 0;
+
+	mmap_assert_write_locked(mm);
+	mmap_assert_write_locked(oldmm);
+	mm->ksm_rmap_items = 0;
+	mm->ksm_merging_pages = 0;
+	/* The parent's page tables stay as fork copied them until it unlocks. */
+	if (mm_ksm_zero_pages(oldmm))
+		walk_page_range(mm, 0, mm->task_size, &ksm_fork_zero_ops, &zero);
+	atomic_long_set(&mm->ksm_zero_pages, zero);
+	atomic_long_add(zero, &ksm_zero_pages);
+	__ksm_enter(mm);
+}
+
 static int ksm_mm_register(struct mm_struct *mm)
 {
 	if (test_bit(MMF_VM_MERGEABLE, &mm->flags))
@@ -268,6 +330,8 @@ static int ksm_vma_opt_out(struct vm_area_struct *vma)
 	if (!(vma->vm_flags & VM_MERGEABLE))
 		return 0;
 	if (vma->anon_vma) {
+		/* No swap-in under the VMA lock may map a KSM page again. */
+		vma_start_write(vma);
 		err = ksm_merge_break_range(vma, vma->vm_start, vma->vm_end);
 		if (err)
 			return err;
@@ -285,7 +349,8 @@ static int ksm_vma_opt_out(struct vm_area_struct *vma)
  * @vm_flags: the flags the caller will give the range; updated here.
  *
  * Advice on VMAs KSM cannot handle is ignored. Unmerging gives the range
- * private copies of its KSM pages before the flag goes.
+ * private copies of its KSM pages before the flag goes; the mmap lock is
+ * held for write then.
  *
  * Return: 0, or an error from registering the mm or unsharing pages.
  */
@@ -308,6 +373,8 @@ int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
 		if (!(*vm_flags & VM_MERGEABLE))
 			return 0;
 		if (vma->anon_vma) {
+			/* No swap-in under the VMA lock may map a KSM page again. */
+			vma_start_write(vma);
 			err = ksm_merge_break_range(vma, start, end);
 			if (err)
 				return err;

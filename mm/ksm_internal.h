@@ -182,6 +182,11 @@ enum ksm_item_state {
  */
 #define KSM_ITEM_NR_SHIFT	12
 static_assert(KSM_ITEM_NR_SHIFT <= PAGE_SHIFT);
+/*
+ * The largest page number an item holds. Virtual page numbers fit; the
+ * linear page index of a merged page need not (see ksm_merge_trackable()).
+ */
+#define KSM_ITEM_NR_MAX		(ULONG_MAX >> KSM_ITEM_NR_SHIFT)
 
 struct ksm_stable_node;
 
@@ -245,6 +250,7 @@ static inline void ksm_item_set_state(struct ksm_item *item,
 
 static inline void ksm_item_set_nr(struct ksm_item *item, unsigned long nr)
 {
+	VM_WARN_ON_ONCE(nr > KSM_ITEM_NR_MAX);
 	item->bits = (nr << KSM_ITEM_NR_SHIFT) |
 		     (item->bits & (KSM_ITEM_STATE_MASK | KSM_ITEM_FLAGS_MASK));
 }

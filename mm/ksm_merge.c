@@ -10,7 +10,9 @@
  * are identical is the pte pointed at the KSM page.
  *
  * Unmerging is a FAULT_FLAG_UNSHARE fault on every pte that maps a KSM page
- * or a zero page placed by ksmd: the fault path gives the mm a private copy.
+ * or a zero page placed by ksmd: the fault path gives the mm a private copy,
+ * which is then marked dirty. Unmerging is exact: it succeeds only once no
+ * KSM page is mapped in the range.
  */
 
 #include <linux/mm.h>
@@ -23,8 +25,11 @@
 #include "internal.h"
 #include "ksm_internal.h"
 
-/* Unshare faults tried on one address before it is given up. */
-#define KSM_BREAK_TRIES		4
+/*
+ * Unshare faults in a row that may leave the present pte of one address
+ * exactly as it was before unmerging reports -EAGAIN.
+ */
+#define KSM_BREAK_STUCK		16
 /* Addresses one page table walk collects for unshare faults. */
 #define KSM_BREAK_BATCH		32
 
@@ -48,6 +53,18 @@ struct vm_area_struct *ksm_merge_find_vma(struct ksm_mm *slot,
 	if (!vma || !(vma->vm_flags & VM_MERGEABLE) || !vma->anon_vma)
 		return NULL;
 	return vma;
+}
+
+/*
+ * Can an item record the page offset of @addr? A merged item keeps the
+ * linear page index, which a private mapping of /dev/zero takes from its
+ * file offset: mremap() can grow such a mapping past what the item holds
+ * (KSM_ITEM_NR_MAX). Rmap walks would miss the mapping of a page merged
+ * there, so it is not merged.
+ */
+static bool ksm_merge_trackable(struct vm_area_struct *vma, unsigned long addr)
+{
+	return linear_page_index(vma, addr) <= KSM_ITEM_NR_MAX;
 }
 
 /* The pmd of @addr if it holds a page table (no huge page). */
@@ -294,11 +311,12 @@ static int ksm_merge_replace(struct vm_area_struct *vma, struct page *page,
 /*
  * Take the mmap lock and the folio lock of @page, mapped at @addr in the
  * mm of @slot; split a large folio (KSM pages are small) and write-protect
- * the pte. On success both locks stay held: see ksm_merge_finish().
+ * the pte. On success both locks stay held: see ksm_merge_finish(). A page
+ * that will be mapped from a KSM page (@track) must be trackable.
  */
 static int ksm_merge_prepare(struct ksm_mm *slot, unsigned long addr,
-			     struct page *page, struct vm_area_struct **vmap,
-			     pte_t *orig)
+			     struct page *page, bool track,
+			     struct vm_area_struct **vmap, pte_t *orig)
 {
 	struct vm_area_struct *vma;
 	struct folio *folio;
@@ -307,6 +325,9 @@ static int ksm_merge_prepare(struct ksm_mm *slot, unsigned long addr,
 	mmap_read_lock(slot->mm);
 	vma = ksm_merge_find_vma(slot, addr);
 	if (!vma)
+		goto unlock_mm;
+	err = -EOVERFLOW;
+	if (track && !ksm_merge_trackable(vma, addr))
 		goto unlock_mm;
 	folio = page_folio(page);
 	err = -EAGAIN;
@@ -335,10 +356,17 @@ static void ksm_merge_finish(struct ksm_mm *slot, struct page *page)
 	mmap_read_unlock(slot->mm);
 }
 
-/* Record that @item now maps the KSM page of @node; room is reserved. */
+/*
+ * Record that @item now maps the KSM page of @node; room is reserved. The
+ * mapping array is the node's, which rmap walks read under the KSM folio
+ * lock: the caller holds it, with ksm_lock and the mmap lock.
+ */
 static void ksm_merge_link(struct ksm_item *item, struct vm_area_struct *vma,
 			   unsigned long addr, struct ksm_stable_node *node)
 {
+	lockdep_assert_held(&ksm_lock);
+	mmap_assert_locked(vma->vm_mm);
+	VM_WARN_ON_ONCE(!folio_test_locked(pfn_folio(node->kpfn)));
 	get_anon_vma(vma->anon_vma);
 	item->anon_vma = vma->anon_vma;
 	item->node = node;
@@ -384,7 +412,7 @@ int ksm_merge_into_node(struct ksm_item *item, unsigned long addr,
 	int err;
 
 	lockdep_assert_held(&ksm_lock);
-	err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
+	err = ksm_merge_prepare(slot, addr, page, true, &vma, &orig);
 	if (err)
 		goto out;
 	err = -EAGAIN;
@@ -416,7 +444,8 @@ static int ksm_merge_make_ksm(struct ksm_item *item, unsigned long addr,
 	pte_t orig;
 	int err;
 
-	err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
+	lockdep_assert_held(&ksm_lock);
+	err = ksm_merge_prepare(slot, addr, page, true, &vma, &orig);
 	if (!err) {
 		folio = page_folio(page);
 		node->kpfn = folio_pfn(folio);
@@ -430,18 +459,40 @@ static int ksm_merge_make_ksm(struct ksm_item *item, unsigned long addr,
 	return err;
 }
 
-/* The second half of a pair failed: give the first its own page back. */
-static void ksm_merge_undo(struct ksm_item *item, unsigned long addr)
+/*
+ * The second half of a pair failed: give the first its own page back.
+ * Returns false if it could not: the item then stays merged, so that rmap
+ * walks still find the mapping of what stays a KSM page.
+ */
+static bool ksm_merge_undo(struct ksm_item *item, unsigned long addr)
 {
 	struct ksm_mm *slot = item->owner;
 	struct vm_area_struct *vma;
+	int err = 0;
 
 	mmap_read_lock(slot->mm);
 	vma = ksm_merge_find_vma(slot, addr);
 	if (vma)
-		ksm_merge_break_range(vma, addr, addr + PAGE_SIZE);
+		err = ksm_merge_break_range(vma, addr, addr + PAGE_SIZE);
 	mmap_read_unlock(slot->mm);
+	if (err)
+		return false;
 	ksm_merge_unlink(item, addr);
+	return true;
+}
+
+/* May @other, an unstable item, be mapped from a KSM page where it is? */
+static bool ksm_merge_item_trackable(struct ksm_item *other)
+{
+	unsigned long addr = ksm_item_nr(other) << PAGE_SHIFT;
+	struct vm_area_struct *vma;
+	bool ok;
+
+	mmap_read_lock(other->owner->mm);
+	vma = ksm_merge_find_vma(other->owner, addr);
+	ok = !vma || ksm_merge_trackable(vma, addr);
+	mmap_read_unlock(other->owner->mm);
+	return ok;
 }
 
 /**
@@ -466,6 +517,9 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 	int err;
 
 	lockdep_assert_held(&ksm_lock);
+	/* Not a KSM page made for nothing, and undone, in every round. */
+	if (!ksm_merge_item_trackable(other))
+		return -EOVERFLOW;
 	node = ksm_node_alloc();
 	if (!node)
 		return -ENOMEM;
@@ -479,11 +533,8 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 	kfolio = page_folio(page);
 	err = ksm_merge_into_node(other, ksm_item_nr(other) << PAGE_SHIFT,
 				  opage, node, kfolio);
-	if (!err) {
+	if (!err || !ksm_merge_undo(item, addr))
 		ksm_index_stable_insert(node, kfolio);
-		return 0;
-	}
-	ksm_merge_undo(item, addr);
 	return err;
 }
 
@@ -504,7 +555,8 @@ int ksm_merge_zero(struct ksm_item *item, unsigned long addr,
 	pte_t orig;
 	int err;
 
-	err = ksm_merge_prepare(slot, addr, page, &vma, &orig);
+	lockdep_assert_held(&ksm_lock);
+	err = ksm_merge_prepare(slot, addr, page, false, &vma, &orig);
 	if (!err) {
 		err = -EINVAL;
 		if (ksm_pages_same(page, zero))
@@ -535,7 +587,9 @@ int ksm_merge_adopt(struct ksm_item *item, unsigned long addr,
 	lockdep_assert_held(&ksm_lock);
 	mmap_read_lock(slot->mm);
 	vma = ksm_merge_find_vma(slot, addr);
-	if (vma && folio_trylock(kfolio)) {
+	if (vma && !ksm_merge_trackable(vma, addr)) {
+		err = -EOVERFLOW;
+	} else if (vma && folio_trylock(kfolio)) {
 		node = folio_ksm_node(kfolio);
 		err = node ? ksm_node_reserve(node) : -EAGAIN;
 		if (!err)
@@ -668,6 +722,92 @@ static const struct mm_walk_ops ksm_merge_break_ops = {
 	.walk_lock	= PGWALK_RDLOCK,
 };
 
+/*
+ * After an unshare fault at @addr: is a KSM page (or a KSM zero page) still
+ * mapped there? @seen gets the pte. A private page found there instead, the
+ * fault's copy normally, is marked dirty: its contents are nowhere else now,
+ * but the pte the fault made is clean, and a fork child's MADV_FREE would
+ * let reclaim drop a clean folio from under this mm too.
+ */
+static bool ksm_merge_still_shared(struct vm_area_struct *vma,
+				   unsigned long addr, pte_t *seen)
+{
+	struct page *page;
+	spinlock_t *ptl;
+	pte_t *ptep, pte;
+	bool shared;
+	pmd_t *pmd;
+
+	*seen = __pte(0);
+	pmd = ksm_merge_pte_pmd(vma->vm_mm, addr);
+	if (!pmd)
+		return false;
+	ptep = ksm_pte_map_lock(vma->vm_mm, pmd, addr, &ptl);
+	if (!ptep)
+		return true;	/* the page table changed: look again */
+	pte = ptep_get(ptep);
+	shared = ksm_merge_pte_shared(vma, addr, pte);
+	if (!shared && pte_present(pte)) {
+		page = vm_normal_page(vma, addr, pte);
+		if (page && PageAnon(page))
+			folio_mark_dirty(page_folio(page));
+	}
+	pte_unmap_unlock(ptep, ptl);
+	*seen = pte;
+	return shared;
+}
+
+/* A signal stops unmerging; a fatal one for good. */
+static int ksm_merge_break_interrupted(void)
+{
+	if (fatal_signal_pending(current))
+		return -EINTR;
+	return signal_pending(current) ? -ERESTARTSYS : 0;
+}
+
+static int ksm_merge_fault_errno(vm_fault_t ret)
+{
+	if (ret & VM_FAULT_OOM)
+		return -ENOMEM;
+	if (ret & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE))
+		return -EHWPOISON;
+	return -EFAULT;
+}
+
+/*
+ * Fault with FAULT_FLAG_UNSHARE at @addr until no KSM page is mapped there.
+ * A fault that meets a migration entry waits for the migration to end and
+ * returns without a copy; the next fault copies, unless another migration
+ * began meanwhile, and then it waits again. Only a present pte that stays
+ * the same fault after fault means that faults achieve nothing.
+ */
+static int ksm_merge_break_one(struct vm_area_struct *vma, unsigned long addr)
+{
+	pte_t before = __pte(0), now;
+	unsigned int stuck = 0;
+	vm_fault_t ret;
+
+	for (;;) {
+		ret = handle_mm_fault(vma, addr, FAULT_FLAG_UNSHARE |
+				      FAULT_FLAG_REMOTE, NULL);
+		if (ret & VM_FAULT_ERROR)
+			return ksm_merge_fault_errno(ret);
+		if (!ksm_merge_still_shared(vma, addr, &now))
+			return 0;
+		if (pte_present(now) && pte_same(now, before))
+			stuck++;
+		else
+			stuck = 0;
+		if (stuck >= KSM_BREAK_STUCK)
+			return -EAGAIN;
+		before = now;
+		/* Other signals wait until the page is done or given up. */
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
+}
+
 /**
  * ksm_merge_break_range - give a range private copies of its KSM pages
  * @vma: the VMA; its mmap lock is held.
@@ -675,21 +815,26 @@ static const struct mm_walk_ops ksm_merge_break_ops = {
  * @end: end of the range, in @vma.
  *
  * Walks only the populated page tables, collecting up to KSM_BREAK_BATCH
- * addresses where a KSM page or a KSM zero page is mapped, and faults with
- * FAULT_FLAG_UNSHARE on each. The next walk starts at the first of them
- * again, so an address whose fault did not unshare (a migration was under
- * way, say) is tried again, KSM_BREAK_TRIES times at most.
+ * addresses where a KSM page or a KSM zero page is mapped, and unshares
+ * each of them before the walk goes on after the last. Nothing can map a
+ * KSM page again behind the walk: merging and fork wait for ksm_lock or the
+ * mmap lock that callers hold, and a swap-in copies while everything is
+ * unmerged. A caller that holds the mmap lock for write must also keep
+ * page faults under VMA locks out (vma_start_write()), since a swap-in
+ * fault would map a KSM page again.
  *
- * Return: 0, -ENOMEM, or -ERESTARTSYS if a signal is pending.
+ * Return: 0 once no KSM page is mapped in the range; -EINTR on a fatal
+ * signal, -ERESTARTSYS on another (seen between batches, so that each
+ * call unshares some pages); -ENOMEM, -EHWPOISON or -EFAULT when an
+ * unshare fault failed, -EAGAIN when faults stopped changing anything.
+ * Pages unshared before an error stay unshared.
  */
 int ksm_merge_break_range(struct vm_area_struct *vma, unsigned long start,
 			  unsigned long end)
 {
-	unsigned long addr = start, last = -1UL;
 	struct ksm_break_batch batch;
-	unsigned int tries = 0, i;
-	bool failed = false;
-	vm_fault_t ret;
+	unsigned long addr = start;
+	unsigned int i;
 	int err;
 
 	mmap_assert_locked(vma->vm_mm);
@@ -701,22 +846,16 @@ int ksm_merge_break_range(struct vm_area_struct *vma, unsigned long start,
 			return err;
 		if (!batch.nr)
 			return 0;
-		if (signal_pending(current))
-			return -ERESTARTSYS;
 		for (i = 0; i < batch.nr; i++) {
-			ret = handle_mm_fault(vma, batch.addrs[i],
-					      FAULT_FLAG_UNSHARE |
-					      FAULT_FLAG_REMOTE, NULL);
-			if (ret & VM_FAULT_OOM)
-				return -ENOMEM;
-			if (!i)
-				failed = ret & VM_FAULT_ERROR;
+			err = ksm_merge_break_one(vma, batch.addrs[i]);
+			if (err)
+				return err;
 		}
-		tries = batch.addrs[0] == last ? tries + 1 : 0;
-		last = batch.addrs[0];
-		addr = last;
-		if (failed || tries >= KSM_BREAK_TRIES)
-			addr += PAGE_SIZE;
+		addr = batch.addrs[batch.nr - 1] + PAGE_SIZE;
+		/* After a batch: signals every few faults cannot stall it. */
+		err = ksm_merge_break_interrupted();
+		if (err)
+			return err;
 		cond_resched();
 	}
 	return 0;

@@ -12,6 +12,7 @@
  */
 
 #include <linux/debugfs.h>
+#include <linux/jump_label.h>
 #include <linux/memcontrol.h>
 #include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
@@ -29,7 +30,12 @@
  * rmap_whole_anon_vma=1 makes walks look at every VMA of the anon_vma,
  * as KSM did before walks were narrowed to the page offset, for
  * comparison.
+ *
+ * None of it costs rmap walks anything until 1 is written to rmap_timing:
+ * the clock reads, the shared maxima and rmap_whole_anon_vma sit behind a
+ * static key, which writing 0 turns off again.
  */
+static DEFINE_STATIC_KEY_FALSE(ksm_rmap_timing);
 static unsigned long ksm_rmap_hold_max_ns;
 static unsigned long ksm_rmap_vmas_max;
 static unsigned long ksm_rmap_holds;
@@ -45,26 +51,57 @@ static void ksm_rmap_stat_max(unsigned long *max, unsigned long val)
 
 static u64 ksm_rmap_hold_start(void)
 {
+	if (!static_branch_unlikely(&ksm_rmap_timing))
+		return 0;
 	return local_clock();
 }
 
 static void ksm_rmap_hold_end(u64 start, unsigned long vmas)
 {
+	/* The key may have come on during the hold: start is 0 then. */
+	if (!static_branch_unlikely(&ksm_rmap_timing) || !start)
+		return;
 	ksm_rmap_stat_max(&ksm_rmap_hold_max_ns, local_clock() - start);
 	ksm_rmap_stat_max(&ksm_rmap_vmas_max, vmas);
 	/* A count for people, not for the kernel: a lost update is fine. */
 	data_race(ksm_rmap_holds++);
 }
 
+static bool ksm_rmap_whole(void)
+{
+	return static_branch_unlikely(&ksm_rmap_timing) &&
+	       READ_ONCE(ksm_rmap_whole_anon_vma);
+}
+
 static pgoff_t ksm_rmap_last(pgoff_t pgoff)
 {
-	return READ_ONCE(ksm_rmap_whole_anon_vma) ? ULONG_MAX : pgoff;
+	return ksm_rmap_whole() ? ULONG_MAX : pgoff;
 }
 
 static pgoff_t ksm_rmap_first(pgoff_t pgoff)
 {
-	return READ_ONCE(ksm_rmap_whole_anon_vma) ? 0 : pgoff;
+	return ksm_rmap_whole() ? 0 : pgoff;
 }
+
+static int ksm_rmap_timing_get(void *data, u64 *val)
+{
+	*val = static_key_enabled(&ksm_rmap_timing);
+	return 0;
+}
+
+static int ksm_rmap_timing_set(void *data, u64 val)
+{
+	if (val > 1)
+		return -EINVAL;
+	/* Both are idempotent, and serialised by the jump label lock. */
+	if (val)
+		static_branch_enable(&ksm_rmap_timing);
+	else
+		static_branch_disable(&ksm_rmap_timing);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(ksm_rmap_timing_fops, ksm_rmap_timing_get,
+			 ksm_rmap_timing_set, "%llu\n");
 
 static int __init ksm_rmap_debugfs_init(void)
 {
@@ -72,6 +109,8 @@ static int __init ksm_rmap_debugfs_init(void)
 	struct dentry *found = debugfs_lookup("ksm", NULL);
 	struct dentry *dir = found ?: debugfs_create_dir("ksm", NULL);
 
+	debugfs_create_file_unsafe("rmap_timing", 0600, dir, NULL,
+				   &ksm_rmap_timing_fops);
 	debugfs_create_ulong("rmap_hold_max_ns", 0600, dir,
 			     &ksm_rmap_hold_max_ns);
 	debugfs_create_ulong("rmap_vmas_max", 0600, dir, &ksm_rmap_vmas_max);
@@ -126,6 +165,8 @@ static bool ksm_rmap_walk_item(struct folio *folio, struct ksm_item *item,
 {
 	struct anon_vma *anon_vma = item->anon_vma;
 	pgoff_t pgoff = ksm_item_nr(item);
+	/* Both cover pgoff however rmap_timing changes meanwhile. */
+	pgoff_t first = ksm_rmap_first(pgoff), last = ksm_rmap_last(pgoff);
 	struct vm_area_struct *vma;
 	struct anon_vma_chain *avc;
 	unsigned long addr, vmas = 0;
@@ -138,9 +179,7 @@ static bool ksm_rmap_walk_item(struct folio *folio, struct ksm_item *item,
 		return false;
 	held = ksm_rmap_hold_start();
 	/* Only the VMAs whose range covers the page offset can map it. */
-	anon_vma_interval_tree_foreach(avc, &anon_vma->rb_root,
-				       ksm_rmap_first(pgoff),
-				       ksm_rmap_last(pgoff)) {
+	anon_vma_interval_tree_foreach(avc, &anon_vma->rb_root, first, last) {
 		vma = avc->vma;
 		vmas++;
 		cond_resched();
@@ -259,6 +298,8 @@ void collect_procs_ksm(struct folio *folio, struct page *page,
 	struct ksm_stable_node *node = folio_ksm_node(folio);
 	unsigned int i;
 
+	/* The lock keeps the mapping array still. */
+	VM_WARN_ON_ONCE_FOLIO(!folio_test_locked(folio), folio);
 	if (!node)
 		return;
 	for (i = 0; i < node->nr_maps; i++)

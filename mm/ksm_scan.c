@@ -190,6 +190,7 @@ void ksm_scan_drop_items(struct ksm_mm *slot)
 	struct ksm_item *item;
 	unsigned long index;
 
+	lockdep_assert_held(&ksm_lock);
 	xa_for_each(&slot->items, index, item) {
 		ksm_item_release(slot, index << PAGE_SHIFT, item);
 		cond_resched();
@@ -396,6 +397,7 @@ static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
 	unsigned long end = mm->task_size;
 	int ret = 0;
 
+	lockdep_assert_held(&ksm_lock);
 	batch->slot = slot;
 	batch->xas = (struct xa_state)__XA_STATE(&slot->items, 0, 0, 0);
 	batch->xas_idx = ULONG_MAX;
@@ -685,6 +687,7 @@ static unsigned int ksm_scan_process(struct ksm_mm *slot,
 	bool search;
 	unsigned int i, looked = 0;
 
+	lockdep_assert_held(&ksm_lock);
 	rcu_read_lock();
 	for (i = 0; i < batch->nr; i++) {
 		pick = &batch->picks[i];
@@ -722,6 +725,7 @@ static bool ksm_scan_start_round(void)
 {
 	struct ksm_mm *first;
 
+	lockdep_assert_held(&ksm_lock);
 	spin_lock(&ksm_mm_lock);
 	first = list_first_entry_or_null(&ksm_mm_list, struct ksm_mm, link);
 	ksm_cursor.slot = first;
@@ -746,6 +750,7 @@ static bool ksm_scan_advance(void)
 	struct ksm_mm *slot = ksm_cursor.slot;
 	bool gone = ksm_mm_gone(slot);
 
+	lockdep_assert_held(&ksm_lock);
 	if (gone)
 		ksm_scan_drop_items(slot);
 	spin_lock(&ksm_mm_lock);

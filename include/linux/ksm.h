@@ -21,6 +21,7 @@
 /* Registration of address spaces: fork, exec, exit, madvise, prctl. */
 int __ksm_enter(struct mm_struct *mm);
 void __ksm_exit(struct mm_struct *mm);
+void __ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm);
 int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
 		unsigned long end, int advice, unsigned long *vm_flags);
 void ksm_add_vma(struct vm_area_struct *vma);
@@ -73,21 +74,11 @@ static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
 	atomic_long_dec(&ksm_zero_pages);
 }
 
+/* Called when fork has copied the VMAs and page tables of @oldmm. */
 static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 {
-	long inherited;
-
-	if (!test_bit(MMF_VM_MERGEABLE, &oldmm->flags))
-		return;
-	/*
-	 * The child tracks nothing yet, but the zero page ptes it copied
-	 * are ksmd's: they count once more. Registering is best effort.
-	 */
-	mm->ksm_rmap_items = 0;
-	mm->ksm_merging_pages = 0;
-	inherited = mm_ksm_zero_pages(mm);
-	atomic_long_add(inherited, &ksm_zero_pages);
-	__ksm_enter(mm);
+	if (test_bit(MMF_VM_MERGEABLE, &oldmm->flags))
+		__ksm_fork(mm, oldmm);
 }
 
 static inline int ksm_execve(struct mm_struct *mm)
