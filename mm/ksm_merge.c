@@ -643,8 +643,8 @@ void ksm_merge_unlink(struct ksm_item *item, unsigned long addr)
 	trace_ksm_remove_rmap_item(node->kpfn, item, item->owner->mm);
 	item->chain_next = NULL;
 	item->hash = node->hash;
-	/* When the page stopped being shared: see ksm_scan_settled(). */
-	item->round = (u32)jiffies;
+	/* Not held back: the volatility gate (ksm_scan_settled()) decides. */
+	item->round = ksm_index_round();
 	ksm_item_set_nr(item, addr >> PAGE_SHIFT);
 	ksm_item_set_state(item, KSM_ITEM_IDLE);
 	ksm_item_assign(item, KSM_ITEM_VOLATILE | KSM_ITEM_HASHED, true);
