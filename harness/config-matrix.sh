@@ -22,7 +22,7 @@ memory-failure-n  x86_64  objs     MEMORY_FAILURE=n
 memory-hotremove-n x86_64 objs     MEMORY_HOTREMOVE=n
 debug-fs-n        x86_64  objs     DEBUG_FS=n
 sysfs-n           x86_64  objs     SYSFS=n
-kunit-m           x86_64  vmlinux  KUNIT=m KSM_KUNIT_TEST=m?
+kunit-m           x86_64  vmlinux  MODULES=y KUNIT=m KSM_KUNIT_TEST=m?
 i386              i386    objs     X86_32=y HIGHMEM4G=y
 arm64-mte         arm64   objs     ARM64_MTE=y ARM64_PAN=y ARM64_TAGGED_ADDR_ABI=y
 "
