@@ -5,6 +5,8 @@
 #   make shell    boot the patched kernel into a busybox shell
 #   make kernel   just build (VARIANT=ours|pristine, FLAVOUR=debug|perf)
 #   make stress   the mm-stress test of harness/tests.list for STRESS_SECS (300) seconds
+#   make matrix   compile our KSM objects (W=1, sparse) in other configurations and
+#                 on i386 and arm64 (harness/config-matrix.sh; MATRIX_ONLY=a,b for some)
 #   make bench    build the perf kernels (pristine and ours), run the KSM workloads
 #                 under QEMU -icount on both; table, $(BUILD)/bench/results.{csv,png}
 #
@@ -19,6 +21,7 @@ FLAVOUR ?= debug
 BUILD   ?= $(CURDIR)/build
 ONLY    ?=
 REPEAT  ?= 1
+comma   := ,
 export BUILD STAGING
 
 KERNEL  = $(BUILD)/out/$(VARIANT)-$(FLAVOUR)/arch/x86/boot/bzImage
@@ -27,7 +30,7 @@ LOGDIR  = $(BUILD)/logs/$(VARIANT)-$(FLAVOUR)-$(shell date +%Y%m%d-%H%M%S)
 KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --initrd $(INITRD) \
 	  --swap --dimm-mb 256 --logdir $(LOGDIR)
 
-.PHONY: deps kernel userspace initramfs test stress run shell bench clean
+.PHONY: deps kernel userspace initramfs test stress run shell bench matrix clean
 
 deps:
 	@harness/deps.sh
@@ -65,6 +68,11 @@ bench: deps
 		--ours $(BUILD)/out/ours-perf/arch/x86/boot/bzImage --initrd $(INITRD) \
 		--out $(BUILD)/bench --src $(BUILD)/src $(if $(BENCH_ONLY),--only $(BENCH_ONLY)) || rc=$$?; \
 	echo "# make bench: $$(( $$(date +%s) - start )) s of wall time in all"; exit $$rc
+
+# Compile-only configuration matrix; closing line `N passed, N failed`.
+MATRIX_ONLY ?=
+matrix: deps
+	@harness/config-matrix.sh $(subst $(comma), ,$(MATRIX_ONLY))
 
 clean:
 	rm -rf $(BUILD)/out $(BUILD)/guest $(BUILD)/logs

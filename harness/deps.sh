@@ -5,7 +5,7 @@
 
 PKGS="qemu-system-x86 linux-source-6.12 busybox-static gcc make bc bison flex
 libelf-dev libssl-dev cpio ccache libnuma-dev xz-utils python3 rsync kmod
-sparse coccinelle"
+sparse coccinelle gcc-aarch64-linux-gnu"
 # The benchmark's chart.
 [ "${WITH_BENCH:-0}" = 1 ] && PKGS="$PKGS gnuplot-nox"
 

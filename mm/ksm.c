@@ -496,6 +496,27 @@ long ksm_process_profit(struct mm_struct *mm)
 	       (long)(mm->ksm_rmap_items * sizeof(struct ksm_item));
 }
 
+/**
+ * ksm_process_mergeable - may ksmd merge anything in this mm now?
+ * @mm: the mm; its mmap_lock is held.
+ *
+ * Being registered is not enough: an mm stays registered after
+ * MADV_UNMERGEABLE took the flag off all of its ranges.
+ *
+ * Return: true if at least one of its VMAs is marked VM_MERGEABLE.
+ */
+bool ksm_process_mergeable(struct mm_struct *mm)
+{
+	VMA_ITERATOR(vmi, mm, 0);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	for_each_vma(vmi, vma)
+		if (vma->vm_flags & VM_MERGEABLE)
+			return true;
+	return false;
+}
+
 #ifdef CONFIG_DEBUG_FS
 static int ksm_counts_show(struct seq_file *m, void *unused)
 {

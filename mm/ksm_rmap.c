@@ -367,6 +367,9 @@ struct folio *ksm_might_need_to_copy(struct folio *folio,
 	folio_set_dirty(copy);
 	__folio_mark_uptodate(copy);
 	__folio_set_locked(copy);
+	/* Only swap-in gets here; the event exists only with swap. */
+#ifdef CONFIG_SWAP
 	count_vm_event(KSM_SWPIN_COPY);
+#endif
 	return copy;
 }

@@ -29,6 +29,7 @@ int ksm_enable_merge_any(struct mm_struct *mm);
 int ksm_disable_merge_any(struct mm_struct *mm);
 int ksm_disable(struct mm_struct *mm);
 long ksm_process_profit(struct mm_struct *mm);
+bool ksm_process_mergeable(struct mm_struct *mm);
 
 /* KSM folios as seen by rmap, migration, memory failure and swap-in. */
 void rmap_walk_ksm(struct folio *folio, struct rmap_walk_control *rwc);

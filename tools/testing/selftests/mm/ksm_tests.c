@@ -21,6 +21,8 @@
  * change are restored after each test and at exit.
  *
  * Usage: ksm_tests [-t seconds] [-l] [test-name ...]
+ * Run by name, ksm_stat_flags fails on a kernel without the ksm_stat lines
+ * it checks instead of skipping.
  * Needs root, CONFIG_KSM and CONFIG_PROC_PAGE_MONITOR.
  */
 #define _GNU_SOURCE
@@ -161,6 +163,7 @@ static int g_checks;
 static long g_page_checks;
 static int g_timeout = DEFAULT_TIMEOUT;
 static char *g_skip_reason;	/* shared with the parent */
+static bool g_named;		/* tests were selected by name */
 static long g_rmap_item_size;
 
 /* ---------------------------------------------------------------- output */
@@ -2662,6 +2665,135 @@ static enum result test_statistics(void)
 	return RES_PASS;
 }
 
+/*
+ * One of the ksm_stat lines Linux 6.14 added, in its format:
+ * "ksm_merge_any: yes" or "...: no". Returns 1 or 0, or -1 when the line
+ * is missing or malformed.
+ */
+static int ksm_stat_flag(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = text;
+
+	while (p) {
+		if (!strncmp(p, name, n) && !strncmp(p + n, ": ", 2)) {
+			p += n + 2;
+			if (!strncmp(p, "yes\n", 4))
+				return 1;
+			return strncmp(p, "no\n", 3) ? -1 : 0;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -1;
+}
+
+/* Does this kernel's ksm_stat have either of the two lines? */
+static bool ksm_stat_has_flags(void)
+{
+	char buf[1024];
+
+	if (read_text("/proc/self/ksm_stat", buf, sizeof(buf)) < 0)
+		return false;
+	return strstr(buf, "ksm_merge_any") || strstr(buf, "ksm_mergeable");
+}
+
+/* Checks both flags of @path's ksm_stat: well-formed, with these values. */
+static bool expect_stat_flags(const char *path, const char *when, int any,
+			      int mergeable)
+{
+	char buf[1024], what[160];
+	int got_any, got_mg;
+
+	if (read_text(path, buf, sizeof(buf)) < 0) {
+		fail("%s: cannot read %s", when, path);
+		return false;
+	}
+	got_any = ksm_stat_flag(buf, "ksm_merge_any");
+	got_mg = ksm_stat_flag(buf, "ksm_mergeable");
+	if (got_any < 0 || got_mg < 0) {
+		fail("%s: no well-formed ksm_merge_any / ksm_mergeable line", when);
+		return false;
+	}
+	snprintf(what, sizeof(what), "%s: ksm_merge_any", when);
+	expect_eq(what, got_any, any);
+	snprintf(what, sizeof(what), "%s: ksm_mergeable", when);
+	expect_eq(what, got_mg, mergeable);
+	return true;
+}
+
+/* A child of a merge-any process inherits both flags (exit code 0). */
+static int stat_flags_child(void)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return -1;
+	if (!pid)
+		_exit(expect_stat_flags("/proc/self/ksm_stat", "forked child",
+					1, 1) && !g_failed ? 0 : 1);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/*
+ * ksm_merge_any and ksm_mergeable of /proc/<pid>/ksm_stat, with Linux
+ * 6.14's meaning: merge_any is PR_SET_MEMORY_MERGE; mergeable says that
+ * at least one VMA is mergeable now, by madvise or by that prctl.
+ * A kernel without the lines (6.12's own KSM) skips, unless the test was
+ * asked for by name.
+ */
+static enum result test_ksm_stat_flags(void)
+{
+	const char *self = "/proc/self/ksm_stat";
+	size_t len = 16 * page_size;
+	char *p;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		fail("mmap: %s", strerror(errno));
+		return RES_FAIL;
+	}
+	memset(p, 0x5a, len);
+	if (!ksm_stat_has_flags() && !g_named) {
+		skip("ksm_stat has no ksm_merge_any / ksm_mergeable (6.12)");
+		return RES_SKIP;
+	}
+	if (!expect_stat_flags(self, "before opting in", 0, 0))
+		return RES_FAIL;
+	if (madvise(p, len, MADV_MERGEABLE)) {
+		fail("MADV_MERGEABLE: %s", strerror(errno));
+		return RES_FAIL;
+	}
+	expect_stat_flags(self, "after MADV_MERGEABLE", 0, 1);
+	/* Still registered with KSM, but nothing is mergeable any more. */
+	if (madvise(p, len, MADV_UNMERGEABLE)) {
+		fail("MADV_UNMERGEABLE: %s", strerror(errno));
+		return RES_FAIL;
+	}
+	expect_stat_flags(self, "after MADV_UNMERGEABLE", 0, 0);
+	if (prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0)) {
+		if (errno == EINVAL) {
+			skip("PR_SET_MEMORY_MERGE not supported");
+			return RES_SKIP;
+		}
+		fail("PR_SET_MEMORY_MERGE 1: %s", strerror(errno));
+		return RES_FAIL;
+	}
+	expect_stat_flags(self, "after PR_SET_MEMORY_MERGE 1", 1, 1);
+	expect_eq("forked child's ksm_stat flags (exit code)",
+		  stat_flags_child(), 0);
+	if (prctl(PR_SET_MEMORY_MERGE, 0, 0, 0, 0))
+		fail("PR_SET_MEMORY_MERGE 0: %s", strerror(errno));
+	expect_stat_flags(self, "after PR_SET_MEMORY_MERGE 0", 0, 0);
+	munmap(p, len);
+	return RES_PASS;
+}
+
 struct bad_write {
 	const char *knob;
 	const char *val;
@@ -3454,6 +3586,7 @@ static const struct ksm_test tests[] = {
 	{ "zero_pages", test_zero_pages },
 	{ "numa", test_numa },
 	{ "statistics", test_statistics },
+	{ "ksm_stat_flags", test_ksm_stat_flags },
 	{ "bad_sysfs_writes", test_bad_sysfs_writes },
 	{ "smart_scan", test_smart_scan },
 	{ "advisor", test_advisor },
@@ -3647,6 +3780,7 @@ int main(int argc, char **argv)
 		}
 		selected[k] = true;
 	}
+	g_named = optind < argc;
 	for (k = 0; k < NR_TESTS; k++) {
 		if (optind == argc)
 			selected[k] = true;
