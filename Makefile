@@ -15,7 +15,7 @@
 # also runs the tests that harness/skip.list holds back.
 # NESTED=1 makes `make run` go on after the demo with three QEMU guests booted
 # inside the guest for NESTED_SECS seconds (harness/guest/ksm_nested.sh; they
-# boot NESTED_KERNEL, by default the kernel under test).
+# boot NESTED_KERNEL: the perf kernel if built, else the kernel under test).
 
 VARIANT ?= ours
 FLAVOUR ?= debug
@@ -28,7 +28,10 @@ INITRD  = $(BUILD)/guest/initramfs.cpio.gz
 LOGDIR  = $(BUILD)/logs/$(VARIANT)-$(FLAVOUR)-$(shell date +%Y%m%d-%H%M%S)
 NESTED  ?=
 NESTED_SECS ?= 120
-NESTED_KERNEL ?= $(KERNEL)
+# The inner guests boot a perf kernel when there is one (a debug kernel takes
+# minutes to reach /init under nested TCG), else the kernel under test.
+NESTED_KERNEL ?= $(firstword $(wildcard $(BUILD)/out/$(VARIANT)-perf/arch/x86/boot/bzImage) \
+		 $(KERNEL))
 NESTED_INITRD = $(BUILD)/guest/initramfs-nested.cpio.gz
 KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --initrd $(INITRD) \
 	  --swap --dimm-mb 256 --logdir $(LOGDIR)
@@ -74,7 +77,7 @@ bench: deps
 	harness/build-kernel.sh pristine perf >/dev/null; \
 	harness/build-kernel.sh ours perf >/dev/null; \
 	harness/mkinitramfs.sh >/dev/null; \
-	NESTED_KERNEL=$(BUILD)/out/ours-perf/arch/x86/boot/bzImage harness/mkinitramfs.sh >/dev/null; \
+	NESTED_KERNEL=$(BUILD)/out/pristine-perf/arch/x86/boot/bzImage harness/mkinitramfs.sh >/dev/null; \
 	rc=0; python3 harness/bench.py --base $(BUILD)/out/pristine-perf/arch/x86/boot/bzImage \
 		--ours $(BUILD)/out/ours-perf/arch/x86/boot/bzImage --initrd $(INITRD) \
 		--nested-initrd $(NESTED_INITRD) --out $(BUILD)/bench --src $(BUILD)/src $(if $(BENCH_ONLY),--only $(BENCH_ONLY)) || rc=$$?; \

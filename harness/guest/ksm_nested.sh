@@ -47,10 +47,13 @@ ksmd_pid() {
 	done
 }
 
-# ksmd's CPU time: sum_exec_runtime (ns) of schedstat, 0 without SCHEDSTATS.
+# ksmd's CPU time in ns: sum_exec_runtime of schedstat (SCHEDSTATS), else
+# utime + stime of stat in USER_HZ (100) ticks.
 ksmd_cpu_ns() {
-	read -r ns _ <"/proc/$ksmd/schedstat" 2>/dev/null && echo "$ns" && return
-	echo 0
+	if [ -r "/proc/$ksmd/schedstat" ]; then
+		read -r ns _ <"/proc/$ksmd/schedstat" && echo "$ns" && return
+	fi
+	awk '{ printf "%.0f\n", ($14 + $15) * 10000000 }' "/proc/$ksmd/stat" 2>/dev/null || echo 0
 }
 
 check() {
@@ -136,13 +139,22 @@ for i in $(seq 1 "$GUESTS"); do
 done
 echo "  started qemu pids:$pids"
 
-next=0
+# Samples at multiples of INTERVAL, or later when this guest is too busy to
+# wake up on time; the last one at SECS or just after.
 at60=
+prev_t=0
+prev_sharing=0
 while :; do
 	sample "$t0"
-	[ -z "$at60" ] && [ "$t" -ge 6000 ] && at60=$sharing
-	next=$((next + INTERVAL * 100))
-	[ "$next" -gt $((SECS * 100)) ] && break
+	if [ -z "$at60" ] && [ "$t" -ge 6000 ]; then
+		# pages_sharing at 60 s, interpolated between the samples around it.
+		at60=$((prev_sharing + (sharing - prev_sharing) * (6000 - prev_t) / (t - prev_t)))
+	fi
+	prev_t=$t
+	prev_sharing=$sharing
+	[ "$t" -ge $((SECS * 100)) ] && break
+	next=$(((t / (INTERVAL * 100) + 1) * INTERVAL * 100))
+	[ "$next" -gt $((SECS * 100)) ] && next=$((SECS * 100))
 	dead=
 	for p in $pids; do running "$p" || dead="$dead $p"; done
 	if [ -n "$dead" ]; then
