@@ -27,7 +27,7 @@ KERNEL  = $(BUILD)/out/$(VARIANT)-$(FLAVOUR)/arch/x86/boot/bzImage
 INITRD  = $(BUILD)/guest/initramfs.cpio.gz
 LOGDIR  = $(BUILD)/logs/$(VARIANT)-$(FLAVOUR)-$(shell date +%Y%m%d-%H%M%S)
 NESTED  ?=
-NESTED_SECS ?= 120
+NESTED_SECS ?= 90
 # The inner guests boot a perf kernel when there is one (a debug kernel takes
 # minutes to reach /init under nested TCG), else the kernel under test.
 NESTED_KERNEL ?= $(firstword $(wildcard $(BUILD)/out/$(VARIANT)-perf/arch/x86/boot/bzImage) \

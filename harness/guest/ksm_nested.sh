@@ -180,10 +180,12 @@ bad=$(cat "$DIR"/vm*.log 2>/dev/null | grep -c 'INNER-CHECK.*BAD')
 echo "== stopping the guests (reached /init: $up/$GUESTS, contents written: $ready/$GUESTS," \
 	"$checks self-checks ok, $bad bad)"
 stop_guests
+# QEMU's own words (bar its goodbye to our SIGTERM), and each console's end
+# if a guest died.
 for i in $(seq 1 "$GUESTS"); do
-	if [ -s "$DIR/qemu$i.err" ] || [ "$alive" != "$GUESTS" ]; then
-		echo "  guest $i: qemu said:"
-		sed 's/^/    /' "$DIR/qemu$i.err" | tail -n 5
+	said=$(grep -v 'terminating on signal' "$DIR/qemu$i.err" 2>/dev/null | tail -n 5)
+	[ -n "$said" ] && echo "  guest $i: qemu said:" && echo "$said" | sed 's/^/    /'
+	if [ "$alive" != "$GUESTS" ]; then
 		echo "  guest $i: console (last lines):"
 		tail -n 5 "$DIR/vm$i.log" 2>/dev/null | sed 's/^/    /'
 	fi
