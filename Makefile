@@ -9,12 +9,16 @@
 #                 on i386 and arm64 (harness/config-matrix.sh; MATRIX_ONLY=a,b for some)
 #   make bench    build the perf kernels (pristine and ours), run the KSM workloads
 #                 under QEMU -icount on both; table, $(BUILD)/bench/results.{csv,png}
+#   make nested   boot the kernel and run only the nested QEMU workload
 #
 # VARIANT=pristine runs the same on the base tree, with its own KSM.
 # STAGING=1 also lays staging/ (work in progress) onto our tree.
 # ONLY=a,b limits `make test` to those tests of harness/tests.list; NOSKIP=1
 # also runs the tests that harness/skip.list holds back. REPEAT=N runs every
 # test N times, a fresh boot each, and prints how many of the N passed per test.
+# NESTED=1 makes `make run` go on after the demo with three QEMU guests booted
+# inside the guest for NESTED_SECS seconds (harness/guest/ksm_nested.sh; they
+# boot NESTED_KERNEL: the perf kernel if built, else the kernel under test).
 
 VARIANT ?= ours
 FLAVOUR ?= debug
@@ -27,10 +31,17 @@ export BUILD STAGING
 KERNEL  = $(BUILD)/out/$(VARIANT)-$(FLAVOUR)/arch/x86/boot/bzImage
 INITRD  = $(BUILD)/guest/initramfs.cpio.gz
 LOGDIR  = $(BUILD)/logs/$(VARIANT)-$(FLAVOUR)-$(shell date +%Y%m%d-%H%M%S)
+NESTED  ?=
+NESTED_SECS ?= 90
+# The inner guests boot a perf kernel when there is one (a debug kernel takes
+# minutes to reach /init under nested TCG), else the kernel under test.
+NESTED_KERNEL ?= $(firstword $(wildcard $(BUILD)/out/$(VARIANT)-perf/arch/x86/boot/bzImage) \
+		 $(KERNEL))
+NESTED_INITRD = $(BUILD)/guest/initramfs-nested.cpio.gz
 KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --initrd $(INITRD) \
 	  --swap --dimm-mb 256 --logdir $(LOGDIR)
 
-.PHONY: deps kernel userspace initramfs test stress run shell bench matrix clean
+.PHONY: deps kernel userspace initramfs initramfs-nested test stress run shell nested bench matrix clean
 
 deps:
 	@harness/deps.sh
@@ -50,8 +61,16 @@ STRESS_SECS ?= 300
 stress: kernel initramfs
 	@$(KSMT) test --only mm-stress --append KSM_STRESS_SECS=$(STRESS_SECS)
 
-run: kernel initramfs
-	@$(KSMT) boot --mode demo --timeout 1800
+# The initramfs with QEMU and NESTED_KERNEL for the inner guests.
+initramfs-nested: kernel
+	@NESTED_KERNEL=$(NESTED_KERNEL) harness/mkinitramfs.sh >/dev/null
+
+run: kernel initramfs $(if $(NESTED),initramfs-nested)
+	@$(KSMT) boot --mode demo --timeout 1800 \
+		$(if $(NESTED),--initrd $(NESTED_INITRD) --nested $(NESTED_SECS))
+
+nested: kernel initramfs-nested
+	@$(KSMT) --initrd $(NESTED_INITRD) boot --mode nested --args $(NESTED_SECS) --timeout 1800
 
 shell: kernel initramfs
 	@$(KSMT) boot --mode shell
@@ -64,9 +83,10 @@ bench: deps
 	harness/build-kernel.sh pristine perf >/dev/null; \
 	harness/build-kernel.sh ours perf >/dev/null; \
 	harness/mkinitramfs.sh >/dev/null; \
+	NESTED_KERNEL=$(BUILD)/out/pristine-perf/arch/x86/boot/bzImage harness/mkinitramfs.sh >/dev/null; \
 	rc=0; python3 harness/bench.py --base $(BUILD)/out/pristine-perf/arch/x86/boot/bzImage \
 		--ours $(BUILD)/out/ours-perf/arch/x86/boot/bzImage --initrd $(INITRD) \
-		--out $(BUILD)/bench --src $(BUILD)/src $(if $(BENCH_ONLY),--only $(BENCH_ONLY)) || rc=$$?; \
+		--nested-initrd $(NESTED_INITRD) --out $(BUILD)/bench --src $(BUILD)/src $(if $(BENCH_ONLY),--only $(BENCH_ONLY)) || rc=$$?; \
 	echo "# make bench: $$(( $$(date +%s) - start )) s of wall time in all"; exit $$rc
 
 # Compile-only configuration matrix; closing line `N passed, N failed`.

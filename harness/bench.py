@@ -28,6 +28,19 @@ GROUPS = [("w5", "w5"), ("w1", "w1"), ("w2", "w2"), ("w3", "w3"), ("w6", "w6"),
 # Groups that need more guest memory than --node-mb: MiB per NUMA node.
 NODE_MB = {"scale": 3584}
 
+# The nested QEMU workload (harness/guest/ksm_nested.sh): three 160 MiB QEMU
+# guests inside the guest, whose RAM QEMU marks mergeable; its own initramfs
+# (--nested-initrd) and guest mode. KSMT_ARGS: seconds, sample interval.
+NESTED_SECS = 90
+GROUPS.append(("nested", "%d,5" % NESTED_SECS))
+NESTED_ROWS = [
+    ("Nested QEMU 3x160MiB: pages_sharing after %d s" % NESTED_SECS, "pages", "nested",
+     "pages_sharing_final", 1, None),
+    ("Nested QEMU: memory saved after %d s" % NESTED_SECS, "MiB", "nested", "saved_mib_final",
+     1, None),
+    ("Nested QEMU: pages_sharing at 60 s", "pages", "nested", "sharing_at_60s", 1, None),
+]
+
 # Rows of the table: (label, unit, workload, metric, factor, target).
 # target: ("ratio", x): ours/base <= x; ("abs_lt", x): ours < x;
 # ("abs_le", x): ours <= x; ("no_worse",): ours <= base (+20%, the spread of
@@ -66,7 +79,7 @@ ROWS = [
      ("abs_le", 32)),
     ("Metadata, W3 (all unique): KSM slab", "B/page", "w3", "meta_slab_bytes_per_page", 1,
      ("abs_le", 32)),
-]
+] + NESTED_ROWS
 
 NO_WORSE = 1.20
 BENCH = re.compile(r"^BENCH (\S+) (\S+) (\S+)\s*$")
@@ -77,9 +90,12 @@ def run_boot(a, kname, kernel, group, args):
     logdir = os.path.join(a.out, "logs", "%s-%s" % (kname, group))
     os.makedirs(logdir, exist_ok=True)
     wargs = args + (",quick" if a.quick else "") + (",prof" if a.profile else "")
-    cmd = [sys.executable, os.path.join(HERE, "ksmt.py"), "boot", "--mode", "bench",
+    mode, initrd = "bench", a.initrd
+    if group == "nested":
+        mode, initrd, wargs = "nested", a.nested_initrd, args
+    cmd = [sys.executable, os.path.join(HERE, "ksmt.py"), "boot", "--mode", mode,
            "--variant", "pristine" if kname == "base" else "ours",
-           "--kernel", kernel, "--initrd", a.initrd, "--args=" + wargs, "--icount",
+           "--kernel", kernel, "--initrd", initrd, "--args=" + wargs, "--icount",
            "--node-mb", str(NODE_MB.get(group, a.node_mb)), "--append", "slab_nomerge",
            "--logdir", logdir, "--timeout", str(a.timeout)]
     start = time.time()
@@ -90,6 +106,8 @@ def run_boot(a, kname, kernel, group, args):
     figs, fails = {}, []
     prof = [l for l in text.split("\n") if l.startswith("PROF ")]
     figs[("prof", "lines")] = prof
+    figs[("nested", "series")] = [l.split()[1:4] for l in text.split("\n")
+                                  if re.match(r"^NESTED [\d.]+ -?\d+ -?\d+\s*$", l)]
     for line in text.split("\n"):
         m = BENCH.match(line)
         if m:
@@ -100,7 +118,7 @@ def run_boot(a, kname, kernel, group, args):
     if p.returncode and not fails:
         tail = [l for l in text.split("\n") if "FAILED" in l][-1:]
         fails.append("%s: boot failed (%s)" % (group, tail[0] if tail else "rc %d" % p.returncode))
-    return kname, group, figs, fails, secs, os.path.join(logdir, "bench.log")
+    return kname, group, figs, fails, secs, os.path.join(logdir, mode + ".log")
 
 
 def num(v):
@@ -197,17 +215,53 @@ def chart(rows, path):
         print("# gnuplot failed:\n" + r.stdout.decode("utf-8", "replace"))
 
 
+def nested_chart(series, out):
+    """pages_sharing over guest time in the nested QEMU workload, both kernels."""
+    path = os.path.join(out, "nested.csv")
+    with open(path, "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["kernel", "t_s", "pages_shared", "pages_sharing"])
+        for k in ("base", "ours"):
+            for row in series.get(k, []):
+                wr.writerow([k] + row)
+    print("# nested QEMU time series in " + path)
+    if not shutil.which("gnuplot"):
+        return
+    g = ['set terminal pngcairo size 900,500 font "DejaVu Sans,10"',
+         'set output "%s"' % os.path.join(out, "nested.png"),
+         'set title "Nested QEMU: 3 guests x 160 MiB inside the test guest (-icount shift=1)"',
+         'set xlabel "guest time (s)"', 'set ylabel "pages"', 'set grid', 'set key left top',
+         'set datafile separator ","']
+    plots = []
+    for k, col in (("base", "#7f8c8d"), ("ours", "#1f6fb2")):
+        if k in series:
+            for c, what, dt in ((4, "pages_sharing", 1), (3, "pages_shared", 2)):
+                plots.append('"< grep ^%s, %s" using 2:%d with linespoints dt %d lc rgb "%s" '
+                             'title "%s %s"' % (k, path, c, dt, col, k, what))
+    g.append("plot " + ", ".join(plots))
+    script = os.path.join(out, "nested.gp")
+    with open(script, "w") as f:
+        f.write("\n".join(g) + "\n")
+    r = subprocess.run(["gnuplot", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode:
+        print("# gnuplot failed:\n" + r.stdout.decode("utf-8", "replace"))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--base", required=True, help="bzImage of the pristine base kernel")
     p.add_argument("--ours", required=True, help="bzImage of our kernel")
     p.add_argument("--initrd", required=True)
+    p.add_argument("--nested-initrd", default="",
+                   help="initramfs with QEMU for the nested group (NESTED_KERNEL=... "
+                   "harness/mkinitramfs.sh)")
     p.add_argument("--out", default="build/bench")
     p.add_argument("--jobs", type=int, default=int(os.environ.get("BENCH_JOBS", "2")),
                    help="boots run at the same time (icount keeps guest time exact)")
     p.add_argument("--node-mb", type=int, default=1280)
     p.add_argument("--timeout", type=int, default=3600, help="wall seconds per boot")
-    p.add_argument("--only", default="", help="groups to run: w1,w2,w3,w5,w6,dflt,fam,scale")
+    p.add_argument("--only", default="",
+                   help="groups to run: w1,w2,w3,w5,w6,dflt,fam,scale,nested")
     p.add_argument("--quick", action="store_true", help="sizes / 16 (trying things out)")
     p.add_argument("--profile", action="store_true",
                    default=os.environ.get("BENCH_PROFILE", "") == "1",
@@ -230,9 +284,12 @@ def main():
     kernels = [("base", a.base), ("ours", a.ours)]
     only = set(a.only.split(",")) if a.only else None
     groups = [g for g in GROUPS if not only or g[0] in only]
+    if not a.nested_initrd:
+        groups = [g for g in groups if g[0] != "nested"]
     start = time.time()
     figs = {"base": {}, "ours": {}}
     profs = {}
+    nested_series = {}
     fails = []
     print("# %d boots (%s) per kernel, %d at a time; logs in %s/logs" %
           (len(groups), ",".join(g for g, _ in groups), a.jobs, a.out), flush=True)
@@ -242,6 +299,9 @@ def main():
         for fu in cf.as_completed(futs):
             kname, group, f, fl, secs, log = fu.result()
             profs.setdefault(kname, []).extend(f.pop(("prof", "lines")))
+            series = f.pop(("nested", "series"))
+            if series:
+                nested_series.setdefault(kname, series)
             figs[kname].update(f)
             fails += ["%s %s" % (kname, x) for x in fl]
             print("# %-4s %-4s %4.0f s wall%s  (%s)" % (kname, group, secs,
@@ -332,6 +392,8 @@ def main():
                          "" if r is None else "%.4f" % r, t, m])
     chart(table,
           os.path.join(a.out, "results.png"))
+    if nested_series:
+        nested_chart(nested_series, a.out)
     print("# wrote %s and %s" % (os.path.join(a.out, "results.csv"),
                                  os.path.join(a.out, "results.png")))
     return 1 if fails else 0

@@ -2,7 +2,8 @@
 """Boot a kernel under QEMU and collect what the guest reports.
 
   ksmt.py test  --kernel BZIMAGE --initrd INITRD [--only a,b] [--repeat N] [--logdir D]
-  ksmt.py boot  --kernel BZIMAGE --initrd INITRD --mode demo|shell|bench [--args a,b]
+  ksmt.py boot  --kernel BZIMAGE --initrd INITRD --mode demo|shell|bench|nested [--args a,b]
+               [--nested SECS]   (demo: then the nested QEMU workload, ksm_nested.sh)
 
 `test` boots once per test of tests.list (skipping those in skip.list),
 turns every result into PASS/FAIL/SKIP lines and ends with the closing line
@@ -322,8 +323,23 @@ def cmd_test(a):
     return 1 if counts["FAIL"] else 0
 
 
+def nested_recap(text):
+    """The demo's summary and ksm_nested.sh's checks, to show them once more last."""
+    lines = text.split("\n")
+    start = max((i for i, l in enumerate(lines) if l.startswith("== stopping the guests")),
+                default=None)
+    if start is None:
+        return []
+    demo = [l for l in lines[:start] if l.startswith("== summary:")]
+    return [l.replace("== summary:", "== demo summary:") for l in demo] + \
+        [l for l in lines[start:] if l.startswith(("  [ ok ]", "  [FAIL]", "== nested summary",
+                                                   "== stopping"))]
+
+
 def cmd_boot(a):
     extra = ["KSMT_ARGS=" + a.args] if a.args else []
+    if a.nested:
+        extra.append("KSMT_NESTED=%d" % a.nested)
     if a.mode == "shell":
         return boot(a, "shell", extra, 0, None, interactive=True)
     log = os.path.join(a.logdir, a.mode + ".log")
@@ -334,6 +350,10 @@ def cmd_boot(a):
     splats = [l for l in dmesg if SPLAT.search(l)]
     m = re.search(r"@@@ END %s rc=(\d+)" % a.mode, text)
     rc = int(m.group(1)) if m else 1
+    recap = nested_recap(text)
+    if recap:
+        print("\n".join(["", "== nested QEMU workload (repeated from above; log: %s)" % log] +
+                        recap), flush=True)
     if splats or not done or timed_out or rc:
         print("%s FAILED: rc=%d done=%s timeout=%s splat=%s" %
               (a.mode, rc, done, timed_out, splats[:1]))
@@ -351,6 +371,9 @@ def main():
                    help="run each test this many times, a fresh boot each")
     p.add_argument("--mode", default="shell")
     p.add_argument("--args", default="")
+    p.add_argument("--nested", type=int, default=0, metavar="SECS",
+                   help="mode demo: then run the nested QEMU workload for SECS seconds "
+                   "(needs the initramfs of NESTED_KERNEL=... harness/mkinitramfs.sh)")
     p.add_argument("--logdir", default="build/logs")
     p.add_argument("--swap", action="store_true", help="attach a swap disk")
     p.add_argument("--swap-mb", type=int, default=512)
