@@ -18,10 +18,11 @@ static void ksm_test_item_bits(struct kunit *test)
 	struct ksm_item item = {};
 
 	KUNIT_EXPECT_LE(test, sizeof(struct ksm_item), 32);
-	ksm_item_set_nr(&item, 0x7ffffffffULL);
+	/* The largest page number an item holds, on 32- and 64-bit. */
+	ksm_item_set_nr(&item, KSM_ITEM_NR_MAX);
 	ksm_item_set_state(&item, KSM_ITEM_UNSTABLE);
 	ksm_item_assign(&item, KSM_ITEM_VOLATILE, true);
-	KUNIT_EXPECT_EQ(test, ksm_item_nr(&item), 0x7ffffffffUL);
+	KUNIT_EXPECT_EQ(test, ksm_item_nr(&item), KSM_ITEM_NR_MAX);
 	KUNIT_EXPECT_EQ(test, ksm_item_state(&item), KSM_ITEM_UNSTABLE);
 	KUNIT_EXPECT_TRUE(test, ksm_item_test(&item, KSM_ITEM_VOLATILE));
 	KUNIT_EXPECT_FALSE(test, ksm_item_test(&item, KSM_ITEM_HASHED));
