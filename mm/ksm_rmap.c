@@ -330,6 +330,21 @@ static bool ksm_rmap_needs_copy(struct folio *folio,
 	       anon_vma->root != vma->anon_vma->root;
 }
 
+/*
+ * Make a private copy look like a page just read from swap: the fault
+ * path takes it locked and up to date, and dirty, since no swap slot holds
+ * its contents. Only swap-in copies, so the event exists only with swap.
+ */
+static void ksm_swpin_copy_ready(struct folio *copy)
+{
+	__folio_set_locked(copy);
+	__folio_mark_uptodate(copy);
+	folio_set_dirty(copy);
+#ifdef CONFIG_SWAP
+	count_vm_event(KSM_SWPIN_COPY);
+#endif
+}
+
 /**
  * ksm_might_need_to_copy - a copy of a swapped-in folio, if it needs one
  * @folio: the folio found in the swap cache, locked.
@@ -364,12 +379,6 @@ struct folio *ksm_might_need_to_copy(struct folio *folio,
 		folio_put(copy);
 		return ERR_PTR(-EHWPOISON);
 	}
-	folio_set_dirty(copy);
-	__folio_mark_uptodate(copy);
-	__folio_set_locked(copy);
-	/* Only swap-in gets here; the event exists only with swap. */
-#ifdef CONFIG_SWAP
-	count_vm_event(KSM_SWPIN_COPY);
-#endif
+	ksm_swpin_copy_ready(copy);
 	return copy;
 }
