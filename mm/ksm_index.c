@@ -617,6 +617,41 @@ static void ksm_stable_grow(struct ksm_index *idx)
 	idx->stable_bits = bits;
 }
 
+/* How far ksm_node_spare() looks along a group for its leader. */
+#define KSM_GROUP_LEADER_STEPS	8
+
+/**
+ * ksm_node_spare - is a node a spare copy of its group's content?
+ * @node: the node of a merged mapping.
+ *
+ * A group needs more than one KSM page only while its leader is full. A
+ * member whose leader has room is a spare: a KSM page made when the leader
+ * was full, or could not be compared for a moment, and that nobody needs
+ * any more. Its mappings are better unshared, to merge into the leader at
+ * their next look. The leader is looked for a few steps along the group
+ * only: a group that long has a full leader.
+ *
+ * Return: true if @node is a member, not the leader, of a group whose
+ * leader has room.
+ */
+bool ksm_node_spare(const struct ksm_stable_node *node)
+{
+	unsigned int steps = KSM_GROUP_LEADER_STEPS;
+	const struct ksm_stable_node *other;
+
+	lockdep_assert_held(&ksm_lock);
+	if (!READ_ONCE(ksm_stats.chains) || !node->indexed || node->pending ||
+	    list_empty(&node->group) || !RB_EMPTY_NODE(&node->rb))
+		return false;
+	list_for_each_entry(other, &node->group, group) {
+		if (!RB_EMPTY_NODE(&other->rb))
+			return ksm_node_has_room(other);
+		if (!--steps)
+			break;
+	}
+	return false;
+}
+
 /* Within a group of identical pages, find a node that has room. */
 static struct ksm_stable_node *ksm_group_pick(struct ksm_index *idx,
 					      struct ksm_stable_node *leader,
@@ -624,6 +659,7 @@ static struct ksm_stable_node *ksm_group_pick(struct ksm_index *idx,
 {
 	struct ksm_stable_node *node, *tmp;
 	struct folio *folio;
+	bool busy = false;
 
 	if (ksm_node_has_room(leader))
 		return leader;
@@ -631,8 +667,10 @@ static struct ksm_stable_node *ksm_group_pick(struct ksm_index *idx,
 		if (!ksm_node_has_room(node))
 			continue;
 		folio = ksm_node_get_folio(node);
-		if (IS_ERR(folio))
+		if (IS_ERR(folio)) {
+			busy = true;
 			continue;
+		}
 		if (!folio) {
 			ksm_stable_drop_stale(idx, node);
 			continue;
@@ -643,7 +681,8 @@ static struct ksm_stable_node *ksm_group_pick(struct ksm_index *idx,
 	}
 	folio_put(*kfolio);
 	*kfolio = NULL;
-	return NULL;
+	/* One with room could not be pinned: no new KSM page meanwhile. */
+	return busy ? ERR_PTR(-EBUSY) : NULL;
 }
 
 /* Look for an identical node among the few that wait for their tree. */
@@ -652,6 +691,7 @@ ksm_stable_find_pending(struct ksm_index *idx, struct ksm_index_key key,
 			struct page *page, struct folio **kfolio)
 {
 	struct ksm_stable_node *node, *tmp;
+	bool busy = false;
 	int err;
 
 	list_for_each_entry_safe(node, tmp, &idx->pending, group) {
@@ -660,6 +700,7 @@ ksm_stable_find_pending(struct ksm_index *idx, struct ksm_index_key key,
 		if (ksm_stable_cmp(idx, node, page, kfolio, &err) || err) {
 			if (err == -ESTALE)
 				ksm_stable_drop_stale(idx, node);
+			busy |= err == -EBUSY;
 			continue;
 		}
 		if (ksm_node_has_room(node))
@@ -667,7 +708,8 @@ ksm_stable_find_pending(struct ksm_index *idx, struct ksm_index_key key,
 		folio_put(*kfolio);
 	}
 	*kfolio = NULL;
-	return NULL;
+	/* As in the trees: a frozen twin means no new KSM page for now. */
+	return busy ? ERR_PTR(-EBUSY) : NULL;
 }
 
 static struct ksm_stable_node *ksm_stable_find(struct ksm_index *idx,

@@ -386,6 +386,7 @@ void ksm_node_free(struct ksm_stable_node *node);
 int ksm_node_add_map(struct ksm_stable_node *node, struct ksm_item *item);
 void ksm_node_del_map(struct ksm_stable_node *node, struct ksm_item *item);
 bool ksm_node_has_room(const struct ksm_stable_node *node);
+bool ksm_node_spare(const struct ksm_stable_node *node);
 int ksm_node_reserve(struct ksm_stable_node *node);
 void ksm_node_retire(struct ksm_stable_node *node, struct folio *kfolio);
 struct ksm_stable_node *ksm_index_stable_find(struct ksm_index_key key,
@@ -436,6 +437,7 @@ int ksm_merge_adopt(struct ksm_item *item, unsigned long addr,
 int ksm_merge_zero(struct ksm_item *item, unsigned long addr,
 		   struct page *page);
 void ksm_merge_unlink(struct ksm_item *item, unsigned long addr);
+bool ksm_merge_unshare(struct ksm_item *item, unsigned long addr);
 int ksm_merge_break_range(struct vm_area_struct *vma, unsigned long start,
 			  unsigned long end);
 

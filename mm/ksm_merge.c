@@ -459,12 +459,20 @@ static int ksm_merge_make_ksm(struct ksm_item *item, unsigned long addr,
 	return err;
 }
 
-/*
- * The second half of a pair failed: give the first its own page back.
- * Returns false if it could not: the item then stays merged, so that rmap
- * walks still find the mapping of what stays a KSM page.
+/**
+ * ksm_merge_unshare - give a merged mapping its own copy of the page
+ * @item: a merged item.
+ * @addr: its virtual address.
+ *
+ * For the first half of a pair whose second half failed, and for the
+ * mappings of a spare KSM page (ksm_node_spare()). Called without folio
+ * locks.
+ *
+ * Return: true if @item is idle now; false if the unshare failed, and the
+ * item stays merged, so that rmap walks still find the mapping of what
+ * stays a KSM page.
  */
-static bool ksm_merge_undo(struct ksm_item *item, unsigned long addr)
+bool ksm_merge_unshare(struct ksm_item *item, unsigned long addr)
 {
 	struct ksm_mm *slot = item->owner;
 	struct vm_area_struct *vma;
@@ -533,7 +541,7 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 	kfolio = page_folio(page);
 	err = ksm_merge_into_node(other, ksm_item_nr(other) << PAGE_SHIFT,
 				  opage, node, kfolio);
-	if (!err || !ksm_merge_undo(item, addr))
+	if (!err || !ksm_merge_unshare(item, addr))
 		ksm_index_stable_insert(node, kfolio);
 	return err;
 }

@@ -264,8 +264,9 @@ static struct ksm_item *ksm_scan_merged(struct ksm_scan_batch *batch,
 		return NULL;
 	/* The page table map holds the RCU read lock the cursor needs. */
 	item = ksm_scan_item_at(&batch->xas, &batch->xas_idx, idx);
+	/* A mapping of a spare KSM page takes the slow path, to be moved. */
 	if (item && ksm_item_state(item) == KSM_ITEM_MERGED &&
-	    item->node == folio_ksm_node(folio))
+	    item->node == folio_ksm_node(folio) && !ksm_node_spare(item->node))
 		return item;
 	return NULL;
 }
@@ -536,7 +537,6 @@ static bool ksm_scan_try_stable(struct ksm_item *item, unsigned long addr,
 {
 	struct ksm_stable_node *node;
 	struct folio *kfolio;
-	int err;
 
 	node = ksm_index_stable_find(key, page, &kfolio);
 	/*
@@ -547,9 +547,15 @@ static bool ksm_scan_try_stable(struct ksm_item *item, unsigned long addr,
 		return true;
 	if (!node)
 		return false;
-	err = ksm_merge_into_node(item, addr, page, node, kfolio);
+	/*
+	 * Done for this round even if the merge failed: the KSM page may
+	 * only have been locked by reclaim for a moment, and pairing the
+	 * page with an unstable twin now would make a second KSM page of
+	 * the same contents. A page that changed is hashed anew next round.
+	 */
+	ksm_merge_into_node(item, addr, page, node, kfolio);
 	folio_put(kfolio);
-	return !err;
+	return true;
 }
 
 static void ksm_scan_try_unstable(struct ksm_item *item, unsigned long addr,
@@ -573,8 +579,16 @@ static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
 	struct folio *folio = page_folio(page);
 	struct ksm_index_key key;
 
-	if (!ksm_scan_release(item, addr, folio))
+	if (!ksm_scan_release(item, addr, folio)) {
+		/*
+		 * Its KSM page is a spare copy: unshared now, the page merges
+		 * into the group's leader at its next look (it is not held
+		 * back: nothing wrote to it).
+		 */
+		if (ksm_node_spare(item->node))
+			ksm_merge_unshare(item, addr);
 		return;
+	}
 	if (folio_test_ksm(folio)) {
 		ksm_merge_adopt(item, addr, folio);
 		return;
