@@ -4910,6 +4910,16 @@ static bool unmerge_exact_round(int how, char *a, char *b, unsigned long long ta
 	long eintr;
 	int pfd[2];
 
+	/*
+	 * The last round's migrator was killed with ksmd stopped: its KSM
+	 * mappings stay counted until ksmd passes its mm, and would pass
+	 * for the merge this round waits for.
+	 */
+	if (!ksmd_go() || !wait_shared(0, 0, 60)) {
+		fail("round %d: pages_shared %ld pages_sharing %ld left from the last round", how,
+		     ksm_get("pages_shared"), ksm_get("pages_sharing"));
+		return false;
+	}
 	if (how == 1) {
 		fill_tagged(a, UE_PAGES, tag);
 		fill_tagged(b, UE_PAGES, tag);
@@ -4924,6 +4934,10 @@ static bool unmerge_exact_round(int how, char *a, char *b, unsigned long long ta
 			return false;
 		}
 	} else if (!merge_twins(a, b, UE_PAGES, tag, "merging")) {
+		return false;
+	} else if (!wait_mapped(a, b, UE_PAGES, 60)) {
+		fail("merged by the counters, yet %ld and %ld KSM pages mapped",
+		     ksm_mapped(getpid(), a, UE_PAGES), ksm_mapped(getpid(), b, UE_PAGES));
 		return false;
 	}
 	/* the pipe takes references on KSM pages (vmsplice does not unshare) */
