@@ -584,6 +584,14 @@ static void ksm_test_chain(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ksm_node_add_map(b, &ib), 0);
 	KUNIT_EXPECT_PTR_EQ(test, ksm_test_find(idx, src, &got), NULL);
 
+	/* The member is a spare only while the leader has room. */
+	KUNIT_EXPECT_FALSE(test, ksm_node_spare(a));
+	KUNIT_EXPECT_FALSE(test, ksm_node_spare(b));
+	WRITE_ONCE(ksm_tun.max_page_sharing, 2);
+	KUNIT_EXPECT_TRUE(test, ksm_node_spare(b));
+	KUNIT_EXPECT_FALSE(test, ksm_node_spare(a));
+	WRITE_ONCE(ksm_tun.max_page_sharing, 1);
+
 	/* The leader leaves: the dup leads alone, the chain is gone. */
 	ksm_node_del_map(a, &ia);
 	ksm_test_node_put(idx, a, fa);
