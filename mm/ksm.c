@@ -95,6 +95,7 @@ struct ksm_tunables ksm_tun = {
 	.pages_to_scan		= KSM_DEFAULT_PAGES_TO_SCAN,
 	.sleep_millisecs	= 20,
 	.merge_across_nodes	= 1,
+	.merge_across_cgroups	= 1,
 	.use_zero_pages		= 0,
 	.max_page_sharing	= 256,
 	.prune_millisecs	= 2000,

@@ -582,7 +582,7 @@ static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
 	key.hash = ksm_index_page_hash(page);
 	if (!ksm_scan_settled(item, key.hash))
 		return;
-	key.domain = ksm_index_domain(folio);
+	key.domain = ksm_item_domain(item, folio);
 	if (READ_ONCE(ksm_tun.use_zero_pages) && key.hash == ksm_zero_hash &&
 	    !ksm_merge_zero(item, addr, page)) {
 		ksm_item_free(slot, addr, item);
@@ -626,7 +626,11 @@ static bool ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
 	struct page *page = pick->page;
 
 	if (pick->merged) {
-		ksm_gate_forgive(pick->item);
+		/* Its mm moved to another memory cgroup: see ksm_cgroup.c. */
+		if (ksm_cgroup_foreign(slot, pick->item->node))
+			ksm_merge_leave_node(pick->item, pick->addr);
+		else
+			ksm_gate_forgive(pick->item);
 		ksm_stat_add(pages_scanned, 1);
 		return true;
 	}

@@ -1,0 +1,822 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksm_cgroup_tests.c - KSM and memory cgroups: merge domains.
+ *
+ * Worker processes join memory cgroups under /sys/fs/cgroup (cgroup2 with
+ * the memory controller), map pages whose contents are a function of a seed
+ * and the page number, and mark them mergeable; the test drives ksmd and
+ * checks which page frames they end up sharing, through /proc/<pid>/pagemap,
+ * /proc/kpagecount and /proc/kpageflags, not only through counters. Every
+ * byte of every page is verified in the worker before it exits.
+ *
+ * Tests (default: all):
+ *   across     merge_across_cgroups=1: twins in two cgroups share a frame
+ *   domains    merge_across_cgroups=0: twins share a frame within a cgroup,
+ *              never across; with merge_across_nodes=0 too, never across
+ *              NUMA nodes either
+ *   knob       EBUSY while KSM pages exist, EINVAL for bad values, and a
+ *              rejected write changes nothing
+ *   move       a process moved to another cgroup stops sharing with the
+ *              one it left and merges within the new one
+ *   fork_move  the same for a fork child, which inherits KSM pages
+ *   zero       use_zero_pages maps empty pages of every cgroup to the zero
+ *              page
+ *
+ * Output is TAP. Usage: ksm_cgroup_tests [-n pages] [test ...]
+ * Needs root, CONFIG_KSM, CONFIG_MEMCG and CONFIG_PROC_PAGE_MONITOR.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#ifndef MADV_MERGEABLE
+#define MADV_MERGEABLE		12
+#endif
+#ifndef MPOL_BIND
+#define MPOL_BIND		2
+#endif
+
+#define KSM_DIR		"/sys/kernel/mm/ksm/"
+#define CG_ROOT		"/sys/fs/cgroup"
+#define PM_PRESENT	(1ULL << 63)
+#define PM_PFN_MASK	((1ULL << 55) - 1)
+#define KPF_KSM		21
+#define SCAN_TIMEOUT	300
+#define MAX_WORKERS	8
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+static const char * const saved_names[] = {
+	"run", "sleep_millisecs", "pages_to_scan", "use_zero_pages",
+	"smart_scan", "merge_across_nodes", "merge_across_cgroups",
+};
+
+static long saved[ARRAY_SIZE(saved_names)];
+static long psize;
+static long npages = 256;
+static int failed_checks;
+
+/* ---- small helpers ---- */
+
+static void diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* One check of a test: a failure is reported and fails the test. */
+static bool check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok)
+		return true;
+	printf("# FAIL: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	failed_checks++;
+	return false;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Write @val to @path; 0 or the errno of the write. */
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), err = 0;
+
+	if (fd < 0)
+		return errno;
+	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		err = errno ? errno : EIO;
+	close(fd);
+	return err;
+}
+
+static long read_long(const char *path)
+{
+	char buf[64] = "";
+	long v = -1;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (read(fd, buf, sizeof(buf) - 1) > 0)
+		v = strtol(buf, NULL, 10);
+	close(fd);
+	return v;
+}
+
+static int set_knob(const char *name, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), KSM_DIR "%s", name);
+	return write_file(path, val);
+}
+
+static long knob(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), KSM_DIR "%s", name);
+	return read_long(path);
+}
+
+static void knobs_save(void)
+{
+	unsigned int k;
+
+	for (k = 0; k < ARRAY_SIZE(saved); k++)
+		saved[k] = knob(saved_names[k]);
+}
+
+/* Unmerge everything, then put the knobs back as they were, run last. */
+static void knobs_restore(void)
+{
+	char val[32];
+	int k;
+
+	set_knob("run", "2");
+	for (k = ARRAY_SIZE(saved) - 1; k >= 0; k--) {
+		if (saved[k] < 0)
+			continue;
+		snprintf(val, sizeof(val), "%ld", saved[k]);
+		set_knob(saved_names[k], val);
+	}
+}
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 31;
+	x *= 0x7fb5d329728ea185ULL;
+	x ^= x >> 27;
+	x *= 0x81dadef4bc2dc0f7ULL;
+	return x ^ (x >> 33);
+}
+
+/* Page @i of seed @seed: unique per (seed, i); seed 0 is all zeroes. */
+static void fill(uint64_t *w, uint64_t seed, long i)
+{
+	long k, words = psize / 8;
+
+	for (k = 0; k < words; k++)
+		w[k] = seed ? mix(seed * 1000003 + (uint64_t)i * words + k) : 0;
+}
+
+static uint64_t read_u64(const char *path, uint64_t index)
+{
+	uint64_t v = 0;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &v, 8, index * 8) != 8)
+		v = 0;
+	close(fd);
+	return v;
+}
+
+static uint64_t pfn_of(pid_t pid, unsigned long addr)
+{
+	char path[64];
+	uint64_t ent;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	ent = read_u64(path, addr / psize);
+	return (ent & PM_PRESENT) ? (ent & PM_PFN_MASK) : 0;
+}
+
+static bool pfn_is_ksm(uint64_t pfn)
+{
+	return pfn && (read_u64("/proc/kpageflags", pfn) >> KPF_KSM & 1);
+}
+
+static uint64_t pfn_mapcount(uint64_t pfn)
+{
+	return read_u64("/proc/kpagecount", pfn);
+}
+
+/* ---- cgroups ---- */
+
+static char cg_path[4][64];
+static const char * const cg_names[4] = { "ksm-a", "ksm-b", "ksm-c", "ksm-d" };
+
+static bool cgroups_setup(void)
+{
+	unsigned int i;
+
+	if (access(CG_ROOT "/cgroup.subtree_control", W_OK))
+		return false;
+	if (write_file(CG_ROOT "/cgroup.subtree_control", "+memory"))
+		return false;
+	for (i = 0; i < ARRAY_SIZE(cg_path); i++) {
+		snprintf(cg_path[i], sizeof(cg_path[i]), CG_ROOT "/%s",
+			 cg_names[i]);
+		if (mkdir(cg_path[i], 0755) && errno != EEXIST)
+			return false;
+	}
+	return true;
+}
+
+static void cgroups_cleanup(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(cg_path); i++)
+		if (cg_path[i][0])
+			rmdir(cg_path[i]);
+}
+
+/* Move process @pid into cgroup @cg (0 = self). */
+static int cg_move(int cg, pid_t pid)
+{
+	char path[96], val[16];
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg_path[cg]);
+	snprintf(val, sizeof(val), "%d", pid);
+	return write_file(path, val);
+}
+
+/* ---- workers ---- */
+
+/**
+ * struct worker - a process holding pages
+ * @pid: its pid.
+ * @cmd: pipe for commands to it.
+ * @resp: pipe for its answers.
+ * @region: where its pages are (the same address in a fork child).
+ * @seed: the seed of its pages.
+ */
+struct worker {
+	pid_t pid;
+	int cmd;
+	int resp;
+	char *region;
+	uint64_t seed;
+};
+
+enum worker_cmd {
+	CMD_VERIFY = 'v',	/* answer: pages whose contents are wrong */
+	CMD_FORK = 'f',		/* answer: the pid of a fork child that sleeps */
+	CMD_EXIT = 'q',
+};
+
+static struct worker workers[MAX_WORKERS];
+static int nr_workers;
+
+static long worker_verify(char *region, uint64_t seed)
+{
+	uint64_t *tmp = malloc(psize);
+	long i, bad = 0;
+
+	if (!tmp)
+		return -1;
+	for (i = 0; i < npages; i++) {
+		fill(tmp, seed, i);
+		bad += !!memcmp(region + i * psize, tmp, psize);
+	}
+	free(tmp);
+	return bad;
+}
+
+static long worker_fork(void)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+static void worker_loop(int cmd_fd, int resp_fd, char *region, uint64_t seed)
+{
+	char cmd;
+	long ans;
+
+	while (read(cmd_fd, &cmd, 1) == 1) {
+		switch (cmd) {
+		case CMD_VERIFY:
+			ans = worker_verify(region, seed);
+			break;
+		case CMD_FORK:
+			ans = worker_fork();
+			break;
+		case CMD_EXIT:
+			_exit(0);
+		default:
+			ans = -1;
+		}
+		if (write(resp_fd, &ans, sizeof(ans)) != sizeof(ans))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+static void worker_main(int cg, int node, uint64_t seed, int cmd_fd,
+			int resp_fd)
+{
+	unsigned long mask = 1UL << (node < 0 ? 0 : node);
+	char *region;
+	long i;
+
+	if (cg >= 0 && cg_move(cg, 0))
+		_exit(2);
+	if (node >= 0 && syscall(SYS_set_mempolicy, MPOL_BIND, &mask,
+				 sizeof(mask) * 8))
+		_exit(3);
+	region = mmap(NULL, npages * psize, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (region == MAP_FAILED)
+		_exit(4);
+	for (i = 0; i < npages; i++) {
+		/* Zero pages must be real pages first, then emptied. */
+		memset(region + i * psize, 0xff, psize);
+		fill((uint64_t *)(region + i * psize), seed, i);
+	}
+	if (madvise(region, npages * psize, MADV_MERGEABLE))
+		_exit(5);
+	if (write(resp_fd, &region, sizeof(region)) != sizeof(region))
+		_exit(6);
+	worker_loop(cmd_fd, resp_fd, region, seed);
+}
+
+/* Start a worker in cgroup @cg (-1: stay), bound to @node (-1: any). */
+static struct worker *worker_start(int cg, int node, uint64_t seed)
+{
+	struct worker *w = &workers[nr_workers];
+	int to[2], from[2];
+
+	if (nr_workers == MAX_WORKERS || pipe(to) || pipe(from))
+		return NULL;
+	w->seed = seed;
+	w->pid = fork();
+	if (!w->pid) {
+		close(to[1]);
+		close(from[0]);
+		worker_main(cg, node, seed, to[0], from[1]);
+	}
+	close(to[0]);
+	close(from[1]);
+	w->cmd = to[1];
+	w->resp = from[0];
+	if (w->pid < 0 ||
+	    read(w->resp, &w->region, sizeof(w->region)) != sizeof(w->region)) {
+		diag("worker %d did not start", nr_workers);
+		return NULL;
+	}
+	nr_workers++;
+	return w;
+}
+
+static long worker_ask(struct worker *w, char cmd)
+{
+	long ans = -1;
+
+	if (write(w->cmd, &cmd, 1) != 1 ||
+	    read(w->resp, &ans, sizeof(ans)) != sizeof(ans))
+		return -1;
+	return ans;
+}
+
+/* Verify every worker's bytes and end them all. */
+static void workers_stop(void)
+{
+	int i, status;
+	long bad;
+
+	for (i = 0; i < nr_workers; i++) {
+		bad = worker_ask(&workers[i], CMD_VERIFY);
+		check(bad == 0, "worker %d: %ld pages with wrong contents",
+		      i, bad);
+		worker_ask(&workers[i], CMD_EXIT);
+		close(workers[i].cmd);
+		close(workers[i].resp);
+		waitpid(workers[i].pid, &status, 0);
+	}
+	nr_workers = 0;
+}
+
+static uint64_t wpfn(struct worker *w, long i)
+{
+	return pfn_of(w->pid, (unsigned long)w->region + i * psize);
+}
+
+/* ---- driving ksmd ---- */
+
+static bool ksm_reset(const char *across_cgroups, const char *across_nodes)
+{
+	if (set_knob("run", "2") || set_knob("run", "0"))
+		return false;
+	set_knob("sleep_millisecs", "0");
+	set_knob("pages_to_scan", "1000");
+	set_knob("smart_scan", "0");
+	set_knob("use_zero_pages", "0");
+	if (set_knob("merge_across_nodes", across_nodes) && *across_nodes != '1')
+		return false;
+	return !set_knob("merge_across_cgroups", across_cgroups);
+}
+
+/* Let ksmd run @scans full scans. */
+static bool ksm_scans(long scans)
+{
+	long start = knob("full_scans");
+	double deadline = now() + SCAN_TIMEOUT;
+
+	set_knob("run", "1");
+	while (knob("full_scans") < start + scans && now() < deadline)
+		usleep(10000);
+	set_knob("run", "0");
+	return check(knob("full_scans") >= start + scans,
+		     "ksmd did not finish %ld full scans in %d s", scans,
+		     SCAN_TIMEOUT);
+}
+
+static void show_counters(void)
+{
+	diag("pages_shared %ld pages_sharing %ld pages_unshared %ld ksm_zero_pages %ld",
+	     knob("pages_shared"), knob("pages_sharing"),
+	     knob("pages_unshared"), knob("ksm_zero_pages"));
+}
+
+/*
+ * How many pages of @a share their frame with the same page of @b, and
+ * check each such frame is a KSM page.
+ */
+static long shared_pages(struct worker *a, struct worker *b)
+{
+	long i, same = 0, notksm = 0;
+	uint64_t pa;
+
+	for (i = 0; i < npages; i++) {
+		pa = wpfn(a, i);
+		if (!pa || pa != wpfn(b, i))
+			continue;
+		same++;
+		notksm += !pfn_is_ksm(pa);
+	}
+	check(!notksm, "%ld shared frames are not KSM pages", notksm);
+	return same;
+}
+
+/* Pages of @w whose frame is mapped exactly @count times. */
+static long pages_mapped(struct worker *w, uint64_t count)
+{
+	long i, n = 0;
+
+	for (i = 0; i < npages; i++)
+		n += pfn_mapcount(wpfn(w, i)) == count;
+	return n;
+}
+
+/* ---- the tests ---- */
+
+/* merge_across_cgroups=1: twins in two cgroups merge, as before. */
+static void test_across(void)
+{
+	struct worker *a, *b;
+	long n;
+
+	if (!check(ksm_reset("1", "1"), "cannot set the knobs"))
+		return;
+	a = worker_start(0, -1, 1);
+	b = worker_start(1, -1, 1);
+	if (!check(a && b, "workers"))
+		return;
+	ksm_scans(3);
+	show_counters();
+	n = shared_pages(a, b);
+	check(n == npages, "%ld of %ld twins across cgroups share a frame",
+	      n, npages);
+	n = pages_mapped(a, 2);
+	check(n == npages, "%ld of %ld frames mapped twice", n, npages);
+	check(knob("pages_shared") == npages &&
+	      knob("pages_sharing") == npages,
+	      "pages_shared %ld pages_sharing %ld, want %ld and %ld",
+	      knob("pages_shared"), knob("pages_sharing"), npages, npages);
+	workers_stop();
+}
+
+/*
+ * merge_across_cgroups=0: four workers of one content, two per cgroup.
+ * Each pair shares a frame; the pairs never do.
+ */
+static void domains_check(struct worker **w, const char *what)
+{
+	long n;
+
+	n = shared_pages(w[0], w[1]);
+	check(n == npages, "%s: %ld of %ld twins in cgroup a share a frame",
+	      what, n, npages);
+	n = shared_pages(w[2], w[3]);
+	check(n == npages, "%s: %ld of %ld twins in cgroup b share a frame",
+	      what, n, npages);
+	n = shared_pages(w[0], w[2]) + shared_pages(w[1], w[3]);
+	check(n == 0, "%s: %ld frames shared across cgroups", what, n);
+	n = pages_mapped(w[0], 2) + pages_mapped(w[2], 2);
+	check(n == 2 * npages, "%s: %ld of %ld frames mapped exactly twice",
+	      what, n, 2 * npages);
+}
+
+static void test_domains(void)
+{
+	struct worker *w[6];
+	long n, i;
+
+	if (!check(ksm_reset("0", "1"), "cannot set the knobs"))
+		return;
+	for (i = 0; i < 4; i++)
+		w[i] = worker_start(i / 2, -1, 2);
+	if (!check(w[0] && w[1] && w[2] && w[3], "workers"))
+		return;
+	ksm_scans(3);
+	show_counters();
+	domains_check(w, "after 3 scans");
+	check(knob("pages_shared") == 2 * npages &&
+	      knob("pages_sharing") == 2 * npages,
+	      "pages_shared %ld pages_sharing %ld, want %ld and %ld",
+	      knob("pages_shared"), knob("pages_sharing"), 2 * npages,
+	      2 * npages);
+	/* And it stays so. */
+	ksm_scans(2);
+	domains_check(w, "2 scans later");
+	workers_stop();
+
+	/* Both domains at once: cgroup and NUMA node. */
+	if (knob("merge_across_nodes") < 0) {
+		diag("no NUMA: node and cgroup domains not combined");
+		return;
+	}
+	if (!check(ksm_reset("0", "0"), "cannot set both knobs to 0"))
+		return;
+	w[0] = worker_start(0, 0, 3);
+	w[1] = worker_start(0, 0, 3);
+	w[2] = worker_start(0, 1, 3);
+	w[3] = worker_start(0, 1, 3);
+	w[4] = worker_start(1, 0, 3);
+	w[5] = worker_start(1, 0, 3);
+	for (i = 0; i < 6; i++)
+		if (!check(w[i] != NULL, "worker %ld (NUMA)", i))
+			return;
+	ksm_scans(3);
+	show_counters();
+	for (i = 0; i < 6; i += 2) {
+		n = shared_pages(w[i], w[i + 1]);
+		check(n == npages, "pair %ld (cgroup, node): %ld of %ld share",
+		      i / 2, n, npages);
+	}
+	n = shared_pages(w[0], w[2]) + shared_pages(w[0], w[4]) +
+	    shared_pages(w[2], w[4]);
+	check(n == 0, "%ld frames shared across nodes or cgroups", n);
+	check(knob("pages_shared") == 3 * npages,
+	      "pages_shared %ld, want %ld", knob("pages_shared"), 3 * npages);
+	workers_stop();
+}
+
+/* The knob: EBUSY while KSM pages exist, EINVAL for bad input. */
+static void test_knob(void)
+{
+	static const char * const bad[] = { "2", "-1", "x", "\n", "01x", "1 1" };
+	struct worker *a, *b;
+	unsigned int i;
+	int err;
+
+	if (!check(ksm_reset("1", "1"), "cannot set the knobs"))
+		return;
+	a = worker_start(0, -1, 4);
+	b = worker_start(1, -1, 4);
+	if (!check(a && b, "workers"))
+		return;
+	ksm_scans(2);
+	check(knob("pages_shared") > 0, "nothing merged");
+	err = set_knob("merge_across_cgroups", "0");
+	check(err == EBUSY, "write 0 with KSM pages: errno %d, want EBUSY",
+	      err);
+	check(knob("merge_across_cgroups") == 1, "value changed to %ld",
+	      knob("merge_across_cgroups"));
+	err = set_knob("merge_across_cgroups", "1");
+	check(!err, "writing the value it has: errno %d", err);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		err = set_knob("merge_across_cgroups", bad[i]);
+		check(err == EINVAL, "write \"%s\": errno %d, want EINVAL",
+		      bad[i], err);
+	}
+	check(knob("merge_across_cgroups") == 1, "value changed to %ld",
+	      knob("merge_across_cgroups"));
+	check(shared_pages(a, b) == npages, "pages unmerged by bad writes");
+	check(!set_knob("run", "2"), "run=2");
+	err = set_knob("merge_across_cgroups", "0");
+	check(!err, "write 0 after unmerging: errno %d", err);
+	check(knob("merge_across_cgroups") == 0, "value %ld, want 0",
+	      knob("merge_across_cgroups"));
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		set_knob("merge_across_cgroups", bad[i]);
+	check(knob("merge_across_cgroups") == 0, "bad writes changed 0 to %ld",
+	      knob("merge_across_cgroups"));
+	check(!set_knob("merge_across_cgroups", "1"), "write 1 back");
+	workers_stop();
+}
+
+/*
+ * Move w[1] from cgroup a to b: it must stop sharing with w[0] and merge
+ * with w[2], which was in b from the start. @fork: w[1] is instead a fork
+ * child of w[0], which inherited its KSM pages, moved to b.
+ */
+static void move_test(bool fork_child)
+{
+	struct worker *w[3], child;
+	long n, moved_ok;
+
+	if (!check(ksm_reset("0", "1"), "cannot set the knobs"))
+		return;
+	w[0] = worker_start(0, -1, 5);
+	w[1] = fork_child ? NULL : worker_start(0, -1, 5);
+	w[2] = worker_start(1, -1, 5);
+	if (!check(w[0] && w[2] && (fork_child || w[1]), "workers"))
+		return;
+	if (fork_child) {
+		/* Twin of w[0] in a, so that w[0]'s pages are KSM pages. */
+		if (!check(worker_start(0, -1, 5) != NULL, "worker"))
+			return;
+	}
+	ksm_scans(2);
+	if (fork_child) {
+		child = *w[0];
+		child.pid = worker_ask(w[0], CMD_FORK);
+		if (!check(child.pid > 0, "fork"))
+			return;
+		w[1] = &child;
+	}
+	n = shared_pages(w[0], w[1]);
+	check(n == npages, "before the move: %ld of %ld pages shared in a",
+	      n, npages);
+	check(!cg_move(1, w[1]->pid), "move to cgroup b");
+	ksm_scans(3);
+	show_counters();
+	n = shared_pages(w[0], w[1]);
+	check(n == 0, "after the move: %ld frames still shared with cgroup a",
+	      n);
+	moved_ok = shared_pages(w[1], w[2]);
+	check(moved_ok == npages,
+	      "after the move: %ld of %ld pages merged within cgroup b",
+	      moved_ok, npages);
+	if (fork_child) {
+		kill(child.pid, SIGKILL);
+		waitpid(child.pid, NULL, 0);
+	}
+	workers_stop();
+}
+
+static void test_move(void)
+{
+	move_test(false);
+}
+
+static void test_fork_move(void)
+{
+	move_test(true);
+}
+
+/* use_zero_pages: empty pages of every cgroup map the zero page. */
+static void test_zero(void)
+{
+	struct worker *a, *b;
+	uint64_t zero_pfn;
+	long i, za = 0, zb = 0;
+	char *probe;
+
+	probe = mmap(NULL, psize, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+		     -1, 0);
+	if (!check(probe != MAP_FAILED, "mmap"))
+		return;
+	(void)*(volatile char *)probe;
+	zero_pfn = pfn_of(getpid(), (unsigned long)probe);
+	munmap(probe, psize);
+	if (!check(ksm_reset("0", "1"), "cannot set the knobs"))
+		return;
+	set_knob("use_zero_pages", "1");
+	a = worker_start(0, -1, 0);
+	b = worker_start(1, -1, 0);
+	if (!check(a && b, "workers"))
+		return;
+	ksm_scans(2);
+	show_counters();
+	for (i = 0; i < npages; i++) {
+		za += wpfn(a, i) == zero_pfn;
+		zb += wpfn(b, i) == zero_pfn;
+	}
+	check(zero_pfn && za == npages && zb == npages,
+	      "zero page (pfn %llu) mapped by %ld and %ld of %ld pages",
+	      (unsigned long long)zero_pfn, za, zb, npages);
+	check(knob("ksm_zero_pages") == 2 * npages,
+	      "ksm_zero_pages %ld, want %ld", knob("ksm_zero_pages"),
+	      2 * npages);
+	check(knob("pages_shared") == 0, "pages_shared %ld, want 0",
+	      knob("pages_shared"));
+	workers_stop();
+}
+
+static const struct test {
+	const char *name;
+	void (*fn)(void);
+} tests[] = {
+	{ "across", test_across },
+	{ "domains", test_domains },
+	{ "knob", test_knob },
+	{ "move", test_move },
+	{ "fork_move", test_fork_move },
+	{ "zero", test_zero },
+};
+
+static bool selected(int argc, char **argv, const char *name)
+{
+	int i;
+
+	if (optind >= argc)
+		return true;
+	for (i = optind; i < argc; i++)
+		if (!strcmp(argv[i], name))
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int k, nr = 0, nr_failed = 0;
+	int opt, before, i;
+	double t;
+
+	psize = sysconf(_SC_PAGESIZE);
+	while ((opt = getopt(argc, argv, "n:")) != -1) {
+		if (opt != 'n' || (npages = atol(optarg)) < 1 ||
+		    npages > 65536)
+			return fprintf(stderr, "usage: %s [-n pages] [test ...]\n",
+				       argv[0]), 2;
+	}
+	for (i = optind; i < argc; i++) {
+		for (k = 0; k < ARRAY_SIZE(tests); k++)
+			if (!strcmp(argv[i], tests[k].name))
+				break;
+		if (k == ARRAY_SIZE(tests))
+			return fprintf(stderr, "no test %s\n", argv[i]), 2;
+	}
+	for (k = 0; k < ARRAY_SIZE(tests); k++)
+		nr += selected(argc, argv, tests[k].name);
+	printf("TAP version 13\n1..%u\n", nr);
+	if (access(KSM_DIR "merge_across_cgroups", W_OK) ||
+	    !cgroups_setup()) {
+		for (k = 0, i = 1; k < ARRAY_SIZE(tests); k++)
+			if (selected(argc, argv, tests[k].name))
+				printf("ok %d %s # SKIP no merge_across_cgroups or no cgroup2 memory controller\n",
+				       i++, tests[k].name);
+		return 4;
+	}
+	knobs_save();
+	for (k = 0, i = 1; k < ARRAY_SIZE(tests); k++) {
+		if (!selected(argc, argv, tests[k].name))
+			continue;
+		before = failed_checks;
+		t = now();
+		tests[k].fn();
+		if (nr_workers)
+			workers_stop();
+		knobs_restore();
+		diag("%s: %.1f s", tests[k].name, now() - t);
+		printf("%s %d %s\n", failed_checks == before ? "ok" : "not ok",
+		       i++, tests[k].name);
+		fflush(stdout);
+		nr_failed += failed_checks != before;
+	}
+	cgroups_cleanup();
+	diag("%u of %u failed", nr_failed, nr);
+	return nr_failed ? 1 : 0;
+}
