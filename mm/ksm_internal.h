@@ -486,6 +486,8 @@ struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr);
 void ksm_item_free(struct ksm_mm *slot, unsigned long addr,
 		   struct ksm_item *item);
 void ksm_scan_drop_items(struct ksm_mm *slot);
+int ksm_scan_range(struct ksm_mm *slot, unsigned long start,
+		   unsigned long end);
 int ksm_scan_unmerge_all(void);
 void ksm_scan_restart(void);
 int ksm_scan_init(void);

@@ -29,6 +29,8 @@ int ksm_enable_merge_any(struct mm_struct *mm);
 int ksm_disable_merge_any(struct mm_struct *mm);
 int ksm_disable(struct mm_struct *mm);
 long ksm_process_profit(struct mm_struct *mm);
+int ksm_merge_now(struct mm_struct *mm, unsigned long start,
+		  unsigned long end);
 bool ksm_process_mergeable(struct mm_struct *mm);
 
 /* KSM folios as seen by rmap, migration, memory failure and swap-in. */
@@ -115,6 +117,13 @@ static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 
 static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
 {
+}
+
+/* do_madvise() rejects MADV_MERGE_NOW without CONFIG_KSM. */
+static inline int ksm_merge_now(struct mm_struct *mm, unsigned long start,
+				unsigned long end)
+{
+	return -EINVAL;
 }
 
 static inline int ksm_disable(struct mm_struct *mm)

@@ -21,6 +21,9 @@
  *   fork_move  the same for a fork child, which inherits KSM pages
  *   zero       use_zero_pages maps empty pages of every cgroup to the zero
  *              page
+ *   merge_now  MADV_MERGE_NOW merges a range with ksmd stopped, on the
+ *              caller's CPU time, within domains; process_madvise() too
+ *   merge_now_intr  a fatal signal ends a long MADV_MERGE_NOW early
  *
  * Output is TAP. Usage: ksm_cgroup_tests [-n pages] [test ...]
  * Needs root, CONFIG_KSM, CONFIG_MEMCG and CONFIG_PROC_PAGE_MONITOR.
@@ -38,12 +41,23 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #ifndef MADV_MERGEABLE
 #define MADV_MERGEABLE		12
+#endif
+#ifndef MADV_MERGE_NOW
+#define MADV_MERGE_NOW		26
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open		434
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise	440
 #endif
 #ifndef MPOL_BIND
 #define MPOL_BIND		2
@@ -286,6 +300,7 @@ struct worker {
 enum worker_cmd {
 	CMD_VERIFY = 'v',	/* answer: pages whose contents are wrong */
 	CMD_FORK = 'f',		/* answer: the pid of a fork child that sleeps */
+	CMD_MERGE_NOW = 'm',	/* answer: CPU us it took, or -errno */
 	CMD_EXIT = 'q',
 };
 
@@ -318,6 +333,24 @@ static long worker_fork(void)
 	return pid;
 }
 
+static long cpu_us(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L +
+	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+static long worker_merge_now(char *region)
+{
+	long t = cpu_us();
+
+	if (madvise(region, npages * psize, MADV_MERGE_NOW))
+		return -errno;
+	return cpu_us() - t;
+}
+
 static void worker_loop(int cmd_fd, int resp_fd, char *region, uint64_t seed)
 {
 	char cmd;
@@ -330,6 +363,9 @@ static void worker_loop(int cmd_fd, int resp_fd, char *region, uint64_t seed)
 			break;
 		case CMD_FORK:
 			ans = worker_fork();
+			break;
+		case CMD_MERGE_NOW:
+			ans = worker_merge_now(region);
 			break;
 		case CMD_EXIT:
 			_exit(0);
@@ -745,6 +781,165 @@ static void test_zero(void)
 	workers_stop();
 }
 
+/* utime + stime of ksmd, in clock ticks. */
+static long ksmd_ticks(void)
+{
+	char path[64], buf[512], *p;
+	unsigned long ut, st;
+	int pid;
+
+	for (pid = 1; pid < 200; pid++) {
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		int fd = open(path, O_RDONLY);
+		ssize_t n;
+
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		if (!strstr(buf, "(ksmd)"))
+			continue;
+		p = strrchr(buf, ')');
+		if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			   &ut, &st) == 2)
+			return ut + st;
+	}
+	return -1;
+}
+
+/*
+ * MADV_MERGE_NOW with ksmd stopped: the first caller's pages wait in the
+ * unstable index, the second's merge with them at once; only within a
+ * domain; on the callers' CPU time, none of ksmd's.
+ */
+static void test_merge_now(void)
+{
+	struct worker *w[4], *u;
+	long scans, scanned, ticks, cpu, n, i;
+	struct iovec iov;
+	char *probe;
+	int pidfd;
+
+	if (!check(ksm_reset("0", "1"), "cannot set the knobs"))
+		return;
+	for (i = 0; i < 3; i++)
+		w[i] = worker_start(i == 1, -1, 6);
+	u = worker_start(0, -1, 6);
+	if (!check(w[0] && w[1] && w[2] && u, "workers"))
+		return;
+	scans = knob("full_scans");
+	scanned = knob("pages_scanned");
+	ticks = ksmd_ticks();
+	for (i = 0; i < 3; i++) {
+		cpu = worker_ask(w[i], CMD_MERGE_NOW);
+		check(cpu >= 0, "worker %ld: MADV_MERGE_NOW: %s", i,
+		      strerror(-cpu));
+		diag("worker %ld: MADV_MERGE_NOW took %ld us of its CPU time",
+		     i, cpu);
+	}
+	show_counters();
+	n = shared_pages(w[0], w[2]);
+	check(n == npages, "%ld of %ld pages merged within cgroup a", n,
+	      npages);
+	n = shared_pages(w[0], w[1]);
+	check(n == 0, "%ld pages merged across cgroups", n);
+	n = pages_mapped(w[0], 2);
+	check(n == npages, "%ld of %ld frames mapped twice", n, npages);
+	check(knob("pages_shared") == npages &&
+	      knob("pages_sharing") == npages,
+	      "pages_shared %ld pages_sharing %ld, want %ld and %ld",
+	      knob("pages_shared"), knob("pages_sharing"), npages, npages);
+	check(knob("full_scans") == scans && knob("pages_scanned") == scanned,
+	      "ksmd counters moved: full_scans %ld -> %ld, pages_scanned %ld -> %ld",
+	      scans, knob("full_scans"), scanned, knob("pages_scanned"));
+	check(ticks >= 0 && ksmd_ticks() == ticks,
+	      "ksmd CPU ticks %ld -> %ld while it was stopped", ticks,
+	      ksmd_ticks());
+
+	/* process_madvise(): the caller merges another process's range. */
+	pidfd = syscall(SYS_pidfd_open, u->pid, 0);
+	iov.iov_base = u->region;
+	iov.iov_len = npages * psize;
+	n = pidfd < 0 ? -1 : syscall(SYS_process_madvise, pidfd, &iov, 1,
+				     MADV_MERGE_NOW, 0);
+	check(n == npages * psize, "process_madvise(MADV_MERGE_NOW): %ld, %s",
+	      n, strerror(errno));
+	if (pidfd >= 0)
+		close(pidfd);
+	n = shared_pages(w[0], u);
+	check(n == npages, "process_madvise: %ld of %ld pages merged", n,
+	      npages);
+
+	/* Errors: a range KSM was never told about, and run=2. */
+	probe = mmap(NULL, psize, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	check(probe != MAP_FAILED && madvise(probe, psize, MADV_MERGE_NOW) &&
+	      errno == EINVAL, "unregistered process: errno %d, want EINVAL",
+	      errno);
+	if (probe != MAP_FAILED)
+		munmap(probe, psize);
+	set_knob("run", "2");
+	check(worker_ask(w[2], CMD_MERGE_NOW) == -EAGAIN,
+	      "while unmerged (run=2): want EAGAIN");
+	workers_stop();
+}
+
+/*
+ * A fatal signal ends a long MADV_MERGE_NOW long before it would end: the
+ * pages it put in the unstable index (its items stay there until ksmd,
+ * stopped, frees them) are counted, and compared with the pages it had.
+ */
+static void test_merge_now_intr(void)
+{
+	long saved_npages = npages, full, done;
+	struct worker *a, *b;
+	double t, full_s, killed_s;
+	char cmd = CMD_MERGE_NOW;
+	int status;
+
+	if (!check(ksm_reset("1", "1"), "cannot set the knobs"))
+		return;
+	npages = 16384;
+	a = worker_start(-1, -1, 7);
+	b = worker_start(-1, -1, 8);
+	if (!check(a && b, "workers"))
+		goto out;
+	t = now();
+	full = worker_ask(a, CMD_MERGE_NOW);
+	full_s = now() - t;
+	check(full >= 0, "MADV_MERGE_NOW: %s", strerror(-full));
+	check(knob("pages_unshared") == npages,
+	      "pages_unshared %ld after MADV_MERGE_NOW of %ld unique pages",
+	      knob("pages_unshared"), npages);
+	if (!check(write(b->cmd, &cmd, 1) == 1, "command"))
+		goto out;
+	usleep(full_s * 1e6 / 10);
+	t = now();
+	kill(b->pid, SIGKILL);
+	waitpid(b->pid, &status, 0);
+	killed_s = now() - t;
+	diag("%ld pages: MADV_MERGE_NOW took %.3f s; SIGKILL %.3f s into another ended it in %.3f s",
+	     npages, full_s, full_s / 10, killed_s);
+	check(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+	      "status 0x%x", status);
+	done = knob("pages_unshared") - npages;
+	diag("the killed call had looked at %ld of %ld pages", done, npages);
+	check(done > 0 && done <= npages / 2,
+	      "the killed call looked at %ld of %ld pages", done, npages);
+	check(killed_s < full_s, "killed after %.3f s, the call takes %.3f s",
+	      killed_s, full_s);
+	/* Not a worker any more: leave it out of workers_stop(). */
+	close(b->cmd);
+	close(b->resp);
+	nr_workers--;
+out:
+	workers_stop();
+	npages = saved_npages;
+}
+
 static const struct test {
 	const char *name;
 	void (*fn)(void);
@@ -755,6 +950,8 @@ static const struct test {
 	{ "move", test_move },
 	{ "fork_move", test_fork_move },
 	{ "zero", test_zero },
+	{ "merge_now", test_merge_now },
+	{ "merge_now_intr", test_merge_now_intr },
 };
 
 static bool selected(int argc, char **argv, const char *name)
