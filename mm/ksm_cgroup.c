@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * KSM and memory cgroups: merge domains.
+ * KSM and memory cgroups: merge domains, and KSM's figures in memory.stat.
  *
  * With merge_across_cgroups set to 0, the memory cgroup of a page's mm is
  * part of the page's index domain (ksm_domain_make()): pages of processes
@@ -23,6 +23,7 @@
  */
 
 #include <linux/memcontrol.h>
+#include <linux/seq_buf.h>
 
 #include "ksm_internal.h"
 
@@ -61,3 +62,52 @@ bool ksm_cgroup_foreign(struct ksm_mm *slot,
 	return ksm_domain_cgroup(READ_ONCE(node->domain)) !=
 	       ksm_cgroup_domain(slot);
 }
+
+#ifdef CONFIG_MEMCG
+/* Is the process of @mm in @memcg or below it? */
+static bool ksm_mm_in_memcg(struct mm_struct *mm, struct mem_cgroup *memcg)
+{
+	struct mem_cgroup *owner;
+	bool in;
+
+	rcu_read_lock();
+	owner = mem_cgroup_from_task(rcu_dereference(mm->owner));
+	in = owner && mem_cgroup_is_descendant(owner, memcg);
+	rcu_read_unlock();
+	return in;
+}
+
+/**
+ * ksm_memcg_stat_format - KSM's lines of a memory cgroup's memory.stat
+ * @memcg: the memory cgroup.
+ * @s: the buffer memory.stat is formatted into.
+ *
+ * The sums, over the registered processes of @memcg and its descendants,
+ * of what /proc/<pid>/ksm_stat shows per process, in bytes as memory.stat
+ * shows memory: mappings of KSM pages, KSM zero pages, and profit. They
+ * are summed when read, from the per-mm counters, so a process counts
+ * where it is now, moves need no transfer, and nothing is added to the
+ * paths that merge and unmerge. Read without ksm_lock: exact whenever
+ * ksmd is not changing them meanwhile.
+ */
+void ksm_memcg_stat_format(struct mem_cgroup *memcg, struct seq_buf *s)
+{
+	long merging = 0, zero = 0, profit = 0;
+	struct ksm_mm *slot;
+	struct mm_struct *mm;
+
+	spin_lock(&ksm_mm_lock);
+	list_for_each_entry(slot, &ksm_mm_list, link) {
+		mm = slot->mm;
+		if (ksm_mm_gone(slot) || !ksm_mm_in_memcg(mm, memcg))
+			continue;
+		merging += READ_ONCE(mm->ksm_merging_pages);
+		zero += mm_ksm_zero_pages(mm);
+		profit += ksm_process_profit(mm);
+	}
+	spin_unlock(&ksm_mm_lock);
+	seq_buf_printf(s, "ksm_merging %lu\n", merging * PAGE_SIZE);
+	seq_buf_printf(s, "ksm_zero %lu\n", zero * PAGE_SIZE);
+	seq_buf_printf(s, "ksm_profit %ld\n", profit);
+}
+#endif

@@ -31,6 +31,9 @@ int ksm_disable(struct mm_struct *mm);
 long ksm_process_profit(struct mm_struct *mm);
 int ksm_merge_now(struct mm_struct *mm, unsigned long start,
 		  unsigned long end);
+struct mem_cgroup;
+struct seq_buf;
+void ksm_memcg_stat_format(struct mem_cgroup *memcg, struct seq_buf *s);
 bool ksm_process_mergeable(struct mm_struct *mm);
 
 /* KSM folios as seen by rmap, migration, memory failure and swap-in. */
@@ -116,6 +119,13 @@ static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 }
 
 static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
+{
+}
+
+struct mem_cgroup;
+struct seq_buf;
+static inline void ksm_memcg_stat_format(struct mem_cgroup *memcg,
+					 struct seq_buf *s)
 {
 }
 

@@ -24,12 +24,16 @@
  *   merge_now  MADV_MERGE_NOW merges a range with ksmd stopped, on the
  *              caller's CPU time, within domains; process_madvise() too
  *   merge_now_intr  a fatal signal ends a long MADV_MERGE_NOW early
+ *   memory_stat  ksm_merging, ksm_zero and ksm_profit of memory.stat are
+ *              exact for processes in several cgroups, a nested one, and
+ *              after a move
  *
  * Output is TAP. Usage: ksm_cgroup_tests [-n pages] [test ...]
  * Needs root, CONFIG_KSM, CONFIG_MEMCG and CONFIG_PROC_PAGE_MONITOR.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -940,6 +944,131 @@ out:
 	npages = saved_npages;
 }
 
+/* The value of line @name of the memory.stat of the cgroup at @dir. */
+static bool memstat(const char *dir, const char *name, long *val)
+{
+	char path[128], line[128];
+	size_t len = strlen(name);
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.stat", dir);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, len) && line[len] == ' ') {
+			*val = strtol(line + len + 1, NULL, 10);
+			found = true;
+		}
+	fclose(f);
+	return found;
+}
+
+/* A field of /proc/<pid>/ksm_stat. */
+static long ksm_stat_of(pid_t pid, const char *name)
+{
+	char path[64], line[128];
+	size_t len = strlen(name);
+	long v = LONG_MIN;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return v;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, len) && line[len] == ' ')
+			v = strtol(line + len + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* memory.stat of @dir against the model and the members' ksm_stat. */
+static void memstat_check(const char *dir, long merging, long zero,
+			  struct worker **members, int nr)
+{
+	long m = -1, z = -1, p = -1, profit = 0;
+	int i;
+
+	check(memstat(dir, "ksm_merging", &m) && memstat(dir, "ksm_zero", &z) &&
+	      memstat(dir, "ksm_profit", &p), "%s: no KSM lines in memory.stat",
+	      dir);
+	for (i = 0; i < nr; i++)
+		profit += ksm_stat_of(members[i]->pid, "ksm_process_profit");
+	diag("%s: ksm_merging %ld ksm_zero %ld ksm_profit %ld", dir, m, z, p);
+	check(m == merging * psize, "%s: ksm_merging %ld, want %ld", dir, m,
+	      merging * psize);
+	check(z == zero * psize, "%s: ksm_zero %ld, want %ld", dir, z,
+	      zero * psize);
+	check(p == profit, "%s: ksm_profit %ld, the processes' sum is %ld",
+	      dir, p, profit);
+}
+
+/* Move @pid into the cgroup at @dir. */
+static int move_to(const char *dir, pid_t pid)
+{
+	char path[128], val[16];
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	snprintf(val, sizeof(val), "%d", pid);
+	return write_file(path, val);
+}
+
+/*
+ * Cgroup a holds a/one (two twins of seed 9) and a/two (a third twin);
+ * cgroup b a fourth twin and a process of empty pages (use_zero_pages).
+ * merge_across_cgroups=1, so all four twins share one KSM page per page.
+ * memory.stat of a counts a/one and a/two, as memory.stat does.
+ */
+static void test_memory_stat(void)
+{
+	struct worker *w[5], *m[3];
+	char one[96], two[96];
+	int i;
+
+	snprintf(one, sizeof(one), "%s/one", cg_path[0]);
+	snprintf(two, sizeof(two), "%s/two", cg_path[0]);
+	if (!check(ksm_reset("1", "1"), "cannot set the knobs"))
+		return;
+	set_knob("use_zero_pages", "1");
+	if (!check(!write_file(CG_ROOT "/ksm-a/cgroup.subtree_control",
+			       "+memory"), "enable memory below ksm-a"))
+		return;
+	if (!check((!mkdir(one, 0755) || errno == EEXIST) &&
+		   (!mkdir(two, 0755) || errno == EEXIST), "mkdir"))
+		goto out;
+	for (i = 0; i < 5; i++)
+		w[i] = worker_start(i < 3 ? -1 : 1, -1, i == 4 ? 0 : 9);
+	for (i = 0; i < 5; i++)
+		if (!check(w[i] != NULL, "worker %d", i))
+			goto out;
+	check(!move_to(one, w[0]->pid) && !move_to(one, w[1]->pid) &&
+	      !move_to(two, w[2]->pid), "moves into a/one and a/two");
+	ksm_scans(3);
+	show_counters();
+	memstat_check(one, 2 * npages, 0, w, 2);
+	memstat_check(two, npages, 0, &w[2], 1);
+	memstat_check(cg_path[0], 3 * npages, 0, w, 3);
+	memstat_check(cg_path[1], npages, npages, &w[3], 2);
+	memstat_check(cg_path[2], 0, 0, NULL, 0);
+	/* A move: its figures go with the process, at once. */
+	check(!cg_move(1, w[1]->pid), "move to b");
+	m[0] = w[0];
+	m[1] = w[2];
+	memstat_check(cg_path[0], 2 * npages, 0, m, 2);
+	memstat_check(one, npages, 0, w, 1);
+	m[0] = w[1];
+	m[1] = w[3];
+	m[2] = w[4];
+	memstat_check(cg_path[1], 2 * npages, npages, m, 3);
+out:
+	workers_stop();
+	rmdir(one);
+	rmdir(two);
+	write_file(CG_ROOT "/ksm-a/cgroup.subtree_control", "-memory");
+}
+
 static const struct test {
 	const char *name;
 	void (*fn)(void);
@@ -952,6 +1081,7 @@ static const struct test {
 	{ "zero", test_zero },
 	{ "merge_now", test_merge_now },
 	{ "merge_now_intr", test_merge_now_intr },
+	{ "memory_stat", test_memory_stat },
 };
 
 static bool selected(int argc, char **argv, const char *name)
