@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * KSM and memory cgroups: merge domains, and KSM's figures in memory.stat.
+ * KSM and memory cgroups: merge domains, KSM's figures in memory.stat, and
+ * the memory.ksm_merge_any switch.
  *
  * With merge_across_cgroups set to 0, the memory cgroup of a page's mm is
  * part of the page's index domain (ksm_domain_make()): pages of processes
@@ -23,6 +24,7 @@
  */
 
 #include <linux/memcontrol.h>
+#include <linux/sched/mm.h>
 #include <linux/seq_buf.h>
 
 #include "ksm_internal.h"
@@ -109,5 +111,112 @@ void ksm_memcg_stat_format(struct mem_cgroup *memcg, struct seq_buf *s)
 	seq_buf_printf(s, "ksm_merging %lu\n", merging * PAGE_SIZE);
 	seq_buf_printf(s, "ksm_zero %lu\n", zero * PAGE_SIZE);
 	seq_buf_printf(s, "ksm_profit %ld\n", profit);
+}
+
+/*
+ * The memory cgroups whose memory.ksm_merge_any is 1, by memcg id: KSM's
+ * own state, kept out of struct mem_cgroup. An id is not reused before
+ * its cgroup went offline, which erases it (ksm_memcg_offline()).
+ */
+static DEFINE_XARRAY(ksm_memcg_switches);
+
+/**
+ * ksm_memcg_merge_any_switch - read memory.ksm_merge_any of a memory cgroup
+ * @memcg: the memory cgroup.
+ *
+ * Return: 1 if it was switched on, else 0.
+ */
+int ksm_memcg_merge_any_switch(struct mem_cgroup *memcg)
+{
+	return !!xa_load(&ksm_memcg_switches, mem_cgroup_id(memcg));
+}
+
+/* Is merge-any switched on for @memcg, or for a cgroup above it? */
+static bool ksm_memcg_merge_any(struct mem_cgroup *memcg)
+{
+	for (; memcg; memcg = parent_mem_cgroup(memcg))
+		if (ksm_memcg_merge_any_switch(memcg))
+			return true;
+	return false;
+}
+
+/* Make the process of @task merge everything, as PR_SET_MEMORY_MERGE. */
+static int ksm_memcg_merge_task(struct task_struct *task)
+{
+	struct mm_struct *mm = get_task_mm(task);
+	int err;
+
+	if (!mm)
+		return 0;	/* a kernel thread, or exiting */
+	err = mmap_write_lock_killable(mm);
+	if (!err) {
+		err = ksm_enable_merge_any(mm);
+		mmap_write_unlock(mm);
+	}
+	mmput(mm);
+	return err;
+}
+
+static int ksm_memcg_merge_one(struct task_struct *task, void *arg)
+{
+	int *err = arg;
+
+	*err = ksm_memcg_merge_task(task);
+	return *err;
+}
+
+/**
+ * ksm_memcg_set_merge_any - write memory.ksm_merge_any of a memory cgroup
+ * @memcg: the memory cgroup, not the root.
+ * @on: the value written.
+ *
+ * Switched on, every process of @memcg and of its descendants, present
+ * or future, merges everything it maps, as after PR_SET_MEMORY_MERGE:
+ * the present ones now, those that join later when they are attached, and
+ * their fork children inherit it as they do from prctl(). Switched off,
+ * processes that join later are left alone; those that merge keep doing so
+ * (PR_SET_MEMORY_MERGE 0 ends it for one), since unmerging everything of
+ * a cgroup at once is what a write of 0 should not risk.
+ *
+ * Return: 0, or the error that stopped applying it (-EINTR, -ENOMEM);
+ * the switch stays on then, for the processes not yet reached.
+ */
+int ksm_memcg_set_merge_any(struct mem_cgroup *memcg, bool on)
+{
+	unsigned short id = mem_cgroup_id(memcg);
+	int err = 0;
+
+	if (!on) {
+		xa_erase(&ksm_memcg_switches, id);
+		return 0;
+	}
+	err = xa_err(xa_store(&ksm_memcg_switches, id, xa_mk_value(1),
+			      GFP_KERNEL));
+	if (!err)
+		mem_cgroup_scan_tasks(memcg, ksm_memcg_merge_one, &err);
+	return err;
+}
+
+/**
+ * ksm_memcg_offline - a memory cgroup goes offline
+ * @memcg: the memory cgroup; its id is still its own.
+ */
+void ksm_memcg_offline(struct mem_cgroup *memcg)
+{
+	xa_erase(&ksm_memcg_switches, mem_cgroup_id(memcg));
+}
+
+/**
+ * ksm_memcg_attach - a process joined a memory cgroup
+ * @task: the thread group leader that moved.
+ * @memcg: its new memory cgroup.
+ *
+ * Called from the cgroup attach path, which may take the mmap lock (as
+ * cpuset's does). Best effort: a failure leaves the process as it was.
+ */
+void ksm_memcg_attach(struct task_struct *task, struct mem_cgroup *memcg)
+{
+	if (ksm_memcg_merge_any(memcg))
+		ksm_memcg_merge_task(task);
 }
 #endif

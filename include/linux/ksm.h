@@ -34,6 +34,10 @@ int ksm_merge_now(struct mm_struct *mm, unsigned long start,
 struct mem_cgroup;
 struct seq_buf;
 void ksm_memcg_stat_format(struct mem_cgroup *memcg, struct seq_buf *s);
+int ksm_memcg_merge_any_switch(struct mem_cgroup *memcg);
+int ksm_memcg_set_merge_any(struct mem_cgroup *memcg, bool on);
+void ksm_memcg_attach(struct task_struct *task, struct mem_cgroup *memcg);
+void ksm_memcg_offline(struct mem_cgroup *memcg);
 bool ksm_process_mergeable(struct mm_struct *mm);
 
 /* KSM folios as seen by rmap, migration, memory failure and swap-in. */
@@ -126,6 +130,15 @@ struct mem_cgroup;
 struct seq_buf;
 static inline void ksm_memcg_stat_format(struct mem_cgroup *memcg,
 					 struct seq_buf *s)
+{
+}
+
+static inline void ksm_memcg_attach(struct task_struct *task,
+				    struct mem_cgroup *memcg)
+{
+}
+
+static inline void ksm_memcg_offline(struct mem_cgroup *memcg)
 {
 }
 

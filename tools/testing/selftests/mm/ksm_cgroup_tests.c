@@ -5,9 +5,11 @@
  * Worker processes join memory cgroups under /sys/fs/cgroup (cgroup2 with
  * the memory controller), map pages whose contents are a function of a seed
  * and the page number, and mark them mergeable; the test drives ksmd and
- * checks which page frames they end up sharing, through /proc/<pid>/pagemap,
- * /proc/kpagecount and /proc/kpageflags, not only through counters. Every
- * byte of every page is verified in the worker before it exits.
+ * checks which page frames they end up sharing, through /proc/<pid>/pagemap
+ * and /proc/kpagecount, not only through counters. (/proc/kpageflags is no
+ * help: 6.12 reports KPF_KSM for every anonymous page.) Unrelated processes
+ * that map one frame map a KSM page. Every byte of every page is verified
+ * in the worker before it exits.
  *
  * Tests (default: all):
  *   across     merge_across_cgroups=1: twins in two cgroups share a frame
@@ -27,6 +29,13 @@
  *   memory_stat  ksm_merging, ksm_zero and ksm_profit of memory.stat are
  *              exact for processes in several cgroups, a nested one, and
  *              after a move
+ *   cgroup_merge_any  memory.ksm_merge_any applies merge-any to the
+ *              processes of a cgroup's subtree, present, moved in later,
+ *              in a child cgroup made later, and their fork children
+ *   timing     the side channel: with merge_across_cgroups=0, the first
+ *              write to a page whose contents another cgroup holds takes
+ *              the time of a write to a private page; with 1 (the control,
+ *              which shows the measurement can tell) the COW time
  *
  * Output is TAP. Usage: ksm_cgroup_tests [-n pages] [test ...]
  * Needs root, CONFIG_KSM, CONFIG_MEMCG and CONFIG_PROC_PAGE_MONITOR.
@@ -71,7 +80,6 @@
 #define CG_ROOT		"/sys/fs/cgroup"
 #define PM_PRESENT	(1ULL << 63)
 #define PM_PFN_MASK	((1ULL << 55) - 1)
-#define KPF_KSM		21
 #define SCAN_TIMEOUT	300
 #define MAX_WORKERS	8
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
@@ -232,11 +240,6 @@ static uint64_t pfn_of(pid_t pid, unsigned long addr)
 	return (ent & PM_PRESENT) ? (ent & PM_PFN_MASK) : 0;
 }
 
-static bool pfn_is_ksm(uint64_t pfn)
-{
-	return pfn && (read_u64("/proc/kpageflags", pfn) >> KPF_KSM & 1);
-}
-
 static uint64_t pfn_mapcount(uint64_t pfn)
 {
 	return read_u64("/proc/kpagecount", pfn);
@@ -305,11 +308,17 @@ enum worker_cmd {
 	CMD_VERIFY = 'v',	/* answer: pages whose contents are wrong */
 	CMD_FORK = 'f',		/* answer: the pid of a fork child that sleeps */
 	CMD_MERGE_NOW = 'm',	/* answer: CPU us it took, or -errno */
+	CMD_TIME = 't',		/* time the first write to every page; answer:
+				 * 0, then a long of ns per page */
 	CMD_EXIT = 'q',
 };
 
 static struct worker workers[MAX_WORKERS];
 static int nr_workers;
+/* Workers leave their pages alone instead of marking them mergeable. */
+static bool plain_workers;
+/* Workers fill page 2i as page i of their seed, page 2i+1 uniquely. */
+static bool guess_workers;
 
 static long worker_verify(char *region, uint64_t seed)
 {
@@ -319,7 +328,10 @@ static long worker_verify(char *region, uint64_t seed)
 	if (!tmp)
 		return -1;
 	for (i = 0; i < npages; i++) {
-		fill(tmp, seed, i);
+		if (guess_workers)
+			fill(tmp, i % 2 ? seed + 1000 : seed, i / 2);
+		else
+			fill(tmp, seed, i);
 		bad += !!memcmp(region + i * psize, tmp, psize);
 	}
 	free(tmp);
@@ -355,6 +367,35 @@ static long worker_merge_now(char *region)
 	return cpu_us() - t;
 }
 
+static long ns_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Time one store to each page, in order; send the times after the answer. */
+static void worker_time(char *region, int resp_fd)
+{
+	long *ns = calloc(npages, sizeof(*ns)), i, t, zero = 0;
+	volatile char *p;
+
+	if (!ns)
+		_exit(7);
+	for (i = 0; i < npages; i++) {
+		p = region + i * psize;
+		t = ns_now();
+		*p = *p;	/* the same byte: contents stay, the write counts */
+		ns[i] = ns_now() - t;
+	}
+	if (write(resp_fd, &zero, sizeof(zero)) != sizeof(zero) ||
+	    write(resp_fd, ns, npages * sizeof(*ns)) !=
+	    (ssize_t)(npages * sizeof(*ns)))
+		_exit(8);
+	free(ns);
+}
+
 static void worker_loop(int cmd_fd, int resp_fd, char *region, uint64_t seed)
 {
 	char cmd;
@@ -371,6 +412,9 @@ static void worker_loop(int cmd_fd, int resp_fd, char *region, uint64_t seed)
 		case CMD_MERGE_NOW:
 			ans = worker_merge_now(region);
 			break;
+		case CMD_TIME:
+			worker_time(region, resp_fd);
+			continue;
 		case CMD_EXIT:
 			_exit(0);
 		default:
@@ -401,9 +445,13 @@ static void worker_main(int cg, int node, uint64_t seed, int cmd_fd,
 	for (i = 0; i < npages; i++) {
 		/* Zero pages must be real pages first, then emptied. */
 		memset(region + i * psize, 0xff, psize);
-		fill((uint64_t *)(region + i * psize), seed, i);
+		if (guess_workers)
+			fill((uint64_t *)(region + i * psize),
+			     i % 2 ? seed + 1000 : seed, i / 2);
+		else
+			fill((uint64_t *)(region + i * psize), seed, i);
 	}
-	if (madvise(region, npages * psize, MADV_MERGEABLE))
+	if (!plain_workers && madvise(region, npages * psize, MADV_MERGEABLE))
 		_exit(5);
 	if (write(resp_fd, &region, sizeof(region)) != sizeof(region))
 		_exit(6);
@@ -510,11 +558,12 @@ static void show_counters(void)
 
 /*
  * How many pages of @a share their frame with the same page of @b, and
- * check each such frame is a KSM page.
+ * check /proc/kpagecount agrees that each such frame is mapped twice or
+ * more.
  */
 static long shared_pages(struct worker *a, struct worker *b)
 {
-	long i, same = 0, notksm = 0;
+	long i, same = 0, once = 0;
 	uint64_t pa;
 
 	for (i = 0; i < npages; i++) {
@@ -522,9 +571,9 @@ static long shared_pages(struct worker *a, struct worker *b)
 		if (!pa || pa != wpfn(b, i))
 			continue;
 		same++;
-		notksm += !pfn_is_ksm(pa);
+		once += pfn_mapcount(pa) < 2;
 	}
-	check(!notksm, "%ld shared frames are not KSM pages", notksm);
+	check(!once, "%ld shared frames mapped less than twice", once);
 	return same;
 }
 
@@ -1069,6 +1118,206 @@ out:
 	write_file(CG_ROOT "/ksm-a/cgroup.subtree_control", "-memory");
 }
 
+/* ksm_merge_any of /proc/<pid>/ksm_stat: 1 for yes, 0 for no, else -1. */
+static int merge_any_of(pid_t pid)
+{
+	char path[64], line[128];
+	int v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return v;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strcmp(line, "ksm_merge_any: yes\n"))
+			v = 1;
+		else if (!strcmp(line, "ksm_merge_any: no\n"))
+			v = 0;
+	}
+	fclose(f);
+	return v;
+}
+
+/*
+ * memory.ksm_merge_any of d, whose processes are in d/one and d/two: d/one
+ * has a worker before the switch, d/two (made after it) gets one moved in
+ * from c, and a fork child of the first inherits it; c (no switch) keeps a
+ * twin that must stay unmerged. None of them uses madvise().
+ */
+static void test_cgroup_merge_any(void)
+{
+	char one[96], two[96], sw[96];
+	struct worker *w[3];
+	long child, n;
+	int i;
+
+	snprintf(one, sizeof(one), "%s/one", cg_path[3]);
+	snprintf(two, sizeof(two), "%s/two", cg_path[3]);
+	snprintf(sw, sizeof(sw), "%s/memory.ksm_merge_any", cg_path[3]);
+	if (!check(ksm_reset("1", "1"), "cannot set the knobs"))
+		return;
+	if (!check(!write_file(CG_ROOT "/ksm-d/cgroup.subtree_control",
+			       "+memory"), "enable memory below ksm-d"))
+		return;
+	if (!check(!mkdir(one, 0755) || errno == EEXIST, "mkdir"))
+		goto out;
+	plain_workers = true;
+	for (i = 0; i < 3; i++)
+		w[i] = worker_start(2, -1, 10);
+	plain_workers = false;
+	for (i = 0; i < 3; i++)
+		if (!check(w[i] != NULL, "worker %d", i))
+			goto out;
+	check(!move_to(one, w[0]->pid), "move into d/one");
+	check(merge_any_of(w[0]->pid) == 0,
+	      "merge-any before the switch");
+	check(read_long(sw) == 0, "memory.ksm_merge_any reads %ld, want 0",
+	      read_long(sw));
+	check(write_file(sw, "2") == EINVAL, "writing 2: want EINVAL");
+	check(!write_file(sw, "1") && read_long(sw) == 1,
+	      "switch on: reads %ld", read_long(sw));
+	check(merge_any_of(w[0]->pid) == 1,
+	      "present process: ksm_merge_any %d, want 1",
+	      merge_any_of(w[0]->pid));
+	child = worker_ask(w[0], CMD_FORK);
+	check(child > 0 && merge_any_of(child) == 1,
+	      "fork child: ksm_merge_any %d, want 1",
+	      merge_any_of(child));
+	/* Gone before ksmd runs: pages it shares with w[0] are not merged. */
+	if (child > 0)
+		kill(child, SIGKILL);
+	check(!mkdir(two, 0755) || errno == EEXIST, "mkdir later");
+	check(!move_to(two, w[1]->pid), "move into d/two");
+	check(merge_any_of(w[1]->pid) == 1,
+	      "process moved into a child cgroup made later: ksm_merge_any %d, want 1",
+	      merge_any_of(w[1]->pid));
+	check(merge_any_of(w[2]->pid) == 0,
+	      "process outside: ksm_merge_any %d, want 0",
+	      merge_any_of(w[2]->pid));
+	ksm_scans(3);
+	show_counters();
+	n = shared_pages(w[0], w[1]);
+	check(n == npages, "%ld of %ld pages of d/one and d/two merged", n,
+	      npages);
+	n = shared_pages(w[0], w[2]);
+	check(n == 0, "%ld pages merged with the process outside", n);
+	/* Off: newcomers are left alone. */
+	check(!write_file(sw, "0") && read_long(sw) == 0, "switch off");
+	check(!move_to(two, w[2]->pid), "move c's process into d/two");
+	check(merge_any_of(w[2]->pid) == 0,
+	      "moved in after the switch went off: ksm_merge_any %d, want 0",
+	      merge_any_of(w[2]->pid));
+out:
+	workers_stop();
+	rmdir(one);
+	rmdir(two);
+	write_file(CG_ROOT "/ksm-d/cgroup.subtree_control", "-memory");
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Kolmogorov-Smirnov distance of two samples of @n: the largest gap
+ * between their distribution functions. A threshold on the time tells
+ * the populations apart with accuracy 1/2 + D/2 at best.
+ */
+static double ks_distance(long *a, long *b, long n)
+{
+	long i = 0, j = 0;
+	double d = 0, gap;
+
+	qsort(a, n, sizeof(*a), cmp_long);
+	qsort(b, n, sizeof(*b), cmp_long);
+	while (i < n && j < n) {
+		if (a[i] <= b[j])
+			i++;
+		else
+			j++;
+		gap = (double)(i - j) / n;
+		if (gap < 0)
+			gap = -gap;
+		if (gap > d)
+			d = gap;
+	}
+	return d;
+}
+
+/*
+ * One round of the attack: the victim (cgroup a) holds n pages; the
+ * attacker (cgroup b) maps 2n: page 2i a guess equal to the victim's page
+ * i, page 2i+1 a private page. ksmd runs; then the attacker times its
+ * first write to each page. Returns the KS distance of the two
+ * populations, or -1.
+ */
+static double timing_round(const char *across, long *held_ksm)
+{
+	long n = npages, saved_npages = npages, i, *t, *g, *p;
+	struct worker *victim, *attacker;
+	double d = -1;
+
+	*held_ksm = -1;
+	if (!check(ksm_reset(across, "1"), "cannot set the knobs"))
+		return -1;
+	victim = worker_start(0, -1, 11);
+	npages = 2 * n;
+	guess_workers = true;
+	attacker = worker_start(1, -1, 11);
+	guess_workers = false;
+	t = calloc(2 * n, sizeof(*t));
+	g = calloc(n, sizeof(*g));
+	p = calloc(n, sizeof(*p));
+	if (!check(victim && attacker && t && g && p, "workers"))
+		goto out;
+	ksm_scans(3);
+	show_counters();
+	for (i = 0, *held_ksm = 0; i < n; i++)
+		*held_ksm += wpfn(attacker, 2 * i) == wpfn(victim, i);
+	if (!check(worker_ask(attacker, CMD_TIME) == 0 &&
+		   read(attacker->resp, t, 2 * n * sizeof(*t)) ==
+		   (ssize_t)(2 * n * sizeof(*t)), "timing"))
+		goto out;
+	for (i = 0; i < n; i++) {
+		g[i] = t[2 * i];
+		p[i] = t[2 * i + 1];
+	}
+	d = ks_distance(g, p, n);
+	diag("merge_across_cgroups=%s: %ld of %ld guesses shared the victim's frame; first write: guesses median %ld ns, p90 %ld; private median %ld ns, p90 %ld; KS distance %.3f",
+	     across, *held_ksm, n, g[n / 2], g[n * 9 / 10], p[n / 2],
+	     p[n * 9 / 10], d);
+out:
+	workers_stop();
+	npages = saved_npages;
+	free(t);
+	free(g);
+	free(p);
+	return d;
+}
+
+static void test_timing(void)
+{
+	long held;
+	double d;
+
+	/* The control: merged guesses take the COW fault. */
+	d = timing_round("1", &held);
+	check(held == npages, "control: %ld of %ld guesses merged", held,
+	      npages);
+	check(d >= 0.8, "control: KS distance %.3f, want >= 0.8: the measurement cannot tell a COW fault", d);
+	/* Domains: a guess is a private page, and takes its time. */
+	d = timing_round("0", &held);
+	check(held == 0, "domains: %ld guesses share the victim's frame",
+	      held);
+	check(d >= 0 && d <= 0.25,
+	      "domains: KS distance %.3f, want <= 0.25: the populations can be told apart",
+	      d);
+}
+
 static const struct test {
 	const char *name;
 	void (*fn)(void);
@@ -1082,6 +1331,8 @@ static const struct test {
 	{ "merge_now", test_merge_now },
 	{ "merge_now_intr", test_merge_now_intr },
 	{ "memory_stat", test_memory_stat },
+	{ "cgroup_merge_any", test_cgroup_merge_any },
+	{ "timing", test_timing },
 };
 
 static bool selected(int argc, char **argv, const char *name)
