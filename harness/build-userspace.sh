@@ -71,6 +71,13 @@ if [ -f "$cft" ] && stale "$out/ksm_content_tests" "$cft"; then
 	cc -Wall -Wextra -o "$out/ksm_content_tests" "$cft"
 fi
 
+# KSM and memory cgroups: merge domains, merge-now, per-cgroup counters.
+cgt=$TOP/tools/testing/selftests/mm/ksm_cgroup_tests.c
+if [ -f "$cgt" ] && stale "$out/ksm_cgroup_tests" "$cgt"; then
+	log "building ksm_cgroup_tests"
+	cc -Wall -Wextra -o "$out/ksm_cgroup_tests" "$cgt" -lm
+fi
+
 # Guest programs of the harness.
 for c in "$TOP"/harness/guest/*.c; do
 	[ -f "$c" ] || continue

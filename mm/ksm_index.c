@@ -23,8 +23,9 @@
  * one page per level of one tree, O(log n) full compares, and with a
  * single page in the usual case.
  *
- * Both indexes are partitioned by a domain, the NUMA node of the page when
- * merge_across_nodes is 0 and a single domain otherwise: two pages only
+ * Both indexes are partitioned by a domain: the NUMA node of the page when
+ * merge_across_nodes is 0, combined with the memory cgroup of its mm when
+ * merge_across_cgroups is 0, a single domain otherwise. Two pages only
  * ever match within one domain.
  */
 
@@ -247,6 +248,19 @@ int ksm_index_domain(struct folio *folio)
 	if (READ_ONCE(ksm_tun.merge_across_nodes))
 		return 0;
 	return folio_nid(folio);
+}
+
+/**
+ * ksm_item_domain - the index domain of the page an item tracks
+ * @item: the item; its owner decides the memory cgroup part.
+ * @folio: the folio of its page, which decides the NUMA part.
+ *
+ * Return: the domain, made by ksm_domain_make().
+ */
+int ksm_item_domain(const struct ksm_item *item, struct folio *folio)
+{
+	return ksm_domain_make(ksm_cgroup_domain(item->owner),
+			       ksm_index_domain(folio));
 }
 
 /**
@@ -569,7 +583,7 @@ static int ksm_stable_cmp(struct ksm_index *idx, struct ksm_stable_node *node,
 	}
 	idx->compares++;
 	ret = ksm_pages_cmp(page, folio_page(folio, 0));
-	if (!ret && ksm_index_domain(folio) != node->domain) {
+	if (!ret && ksm_index_domain(folio) != ksm_domain_node(node->domain)) {
 		idx->ops->node_moved();
 		*err = -EXDEV;
 	} else if (!ret && IS_ENABLED(CONFIG_ARCH_HAS_MEMCMP_PAGES) &&
@@ -1177,7 +1191,7 @@ static int ksm_unstable_cmp(struct ksm_index *idx, struct ksm_item *cand,
 	}
 	idx->compares++;
 	ret = ksm_pages_cmp(page, opage);
-	odomain = ksm_index_domain(page_folio(opage));
+	odomain = ksm_item_domain(cand, page_folio(opage));
 	if (!ret && domain != odomain)
 		ret = domain < odomain ? -1 : 1;
 	if (!ret && IS_ENABLED(CONFIG_ARCH_HAS_MEMCMP_PAGES) &&
@@ -1250,7 +1264,7 @@ static void ksm_group_absorb(struct ksm_index *idx,
 		ksm_unstable_erase(idx, entry);
 		if (!page)
 			continue;
-		key.domain = ksm_index_domain(page_folio(page));
+		key.domain = ksm_item_domain(entry, page_folio(page));
 		twin = ksm_group_match(idx, group, key, entry, page, &other);
 		if (twin) {
 			folio_put(page_folio(other));

@@ -532,7 +532,7 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 	if (!node)
 		return -ENOMEM;
 	node->hash = item->hash;
-	node->domain = ksm_index_domain(page_folio(page));
+	node->domain = ksm_item_domain(item, page_folio(page));
 	err = ksm_merge_make_ksm(item, addr, page, node);
 	if (err) {
 		ksm_node_free(node);
@@ -600,11 +600,44 @@ int ksm_merge_adopt(struct ksm_item *item, unsigned long addr,
 	} else if (vma && folio_trylock(kfolio)) {
 		node = folio_ksm_node(kfolio);
 		err = node ? ksm_node_reserve(node) : -EAGAIN;
+		/* A fork child's, say, that was then moved to another cgroup. */
+		if (!err && ksm_cgroup_foreign(slot, node))
+			err = -EXDEV;
 		if (!err)
 			ksm_merge_link(item, vma, addr, node);
 		folio_unlock(kfolio);
 	}
+	if (err == -EXDEV)
+		ksm_merge_break_range(vma, addr, addr + PAGE_SIZE);
 	mmap_read_unlock(slot->mm);
+	return err;
+}
+
+/**
+ * ksm_merge_leave_node - unshare a merged page whose mm changed cgroup
+ * @item: a merged item whose mm is no longer in the domain of its node.
+ * @addr: where the KSM page is mapped.
+ *
+ * The mm gets a private copy, charged to its new cgroup, and the item
+ * becomes idle: the copy merges again, within the new domain.
+ *
+ * Return: 0, or the error of the unshare fault; the item stays merged then
+ * and is tried again at the next visit.
+ */
+int ksm_merge_leave_node(struct ksm_item *item, unsigned long addr)
+{
+	struct ksm_mm *slot = item->owner;
+	struct vm_area_struct *vma;
+	int err = -EFAULT;
+
+	lockdep_assert_held(&ksm_lock);
+	mmap_read_lock(slot->mm);
+	vma = ksm_merge_find_vma(slot, addr);
+	if (vma)
+		err = ksm_merge_break_range(vma, addr, addr + PAGE_SIZE);
+	mmap_read_unlock(slot->mm);
+	if (!err)
+		ksm_merge_unlink(item, addr);
 	return err;
 }
 

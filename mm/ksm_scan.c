@@ -390,12 +390,12 @@ static const struct mm_walk_ops ksm_scan_walk_ops = {
 	.walk_lock	= PGWALK_RDLOCK,
 };
 
-/* Pick up to @max pages of the cursor's mm, from the cursor on. */
+/* Pick up to @max pages of @slot in [@start, @end). */
 static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
+			     unsigned long start, unsigned long end,
 			     unsigned int max)
 {
 	struct mm_struct *mm = slot->mm;
-	unsigned long end = mm->task_size;
 	int ret = 0;
 
 	lockdep_assert_held(&ksm_lock);
@@ -405,9 +405,8 @@ static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
 	batch->nr = 0;
 	batch->max = max;
 	mmap_read_lock(mm);
-	if (!ksm_mm_gone(slot) && ksm_cursor.addr < end)
-		ret = walk_page_range(mm, ksm_cursor.addr, end,
-				      &ksm_scan_walk_ops, batch);
+	if (!ksm_mm_gone(slot) && start < end)
+		ret = walk_page_range(mm, start, end, &ksm_scan_walk_ops, batch);
 	if (ret != 1)
 		batch->next = end;
 	mmap_read_unlock(mm);
@@ -572,9 +571,12 @@ static void ksm_scan_try_unstable(struct ksm_item *item, unsigned long addr,
 	folio_put(page_folio(opage));
 }
 
-/* Decide what to do with one page and its item. */
+/*
+ * Decide what to do with one page and its item. @asked: merge-now, whose
+ * caller vouches that the page settled, so the volatility gate is passed.
+ */
 static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
-			  unsigned long addr, struct page *page)
+			  unsigned long addr, struct page *page, bool asked)
 {
 	struct folio *folio = page_folio(page);
 	struct ksm_index_key key;
@@ -594,9 +596,12 @@ static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
 		return;
 	}
 	key.hash = ksm_index_page_hash(page);
-	if (!ksm_scan_settled(item, key.hash))
-		return;
-	key.domain = ksm_index_domain(folio);
+	if (!ksm_scan_settled(item, key.hash)) {
+		if (!asked)
+			return;
+		ksm_item_assign(item, KSM_ITEM_VOLATILE, false);
+	}
+	key.domain = ksm_item_domain(item, folio);
 	if (READ_ONCE(ksm_tun.use_zero_pages) && key.hash == ksm_zero_hash &&
 	    !ksm_merge_zero(item, addr, page)) {
 		ksm_item_free(slot, addr, item);
@@ -633,18 +638,25 @@ static bool ksm_scan_skip(struct ksm_item *item, struct page *page)
 /*
  * Look at one picked page; @item is its item, or NULL if it has none yet.
  * Returns false if smart scan skipped the page: it costs no budget.
+ * @asked: for merge-now, which smart scan never skips and which ksmd's
+ * pages_scanned does not count.
  */
 static bool ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
-			  struct ksm_item *item)
+			  struct ksm_item *item, bool asked)
 {
 	struct page *page = pick->page;
 
 	if (pick->merged) {
-		ksm_gate_forgive(pick->item);
-		ksm_stat_add(pages_scanned, 1);
+		/* Its mm moved to another memory cgroup: see ksm_cgroup.c. */
+		if (ksm_cgroup_foreign(slot, pick->item->node))
+			ksm_merge_leave_node(pick->item, pick->addr);
+		else
+			ksm_gate_forgive(pick->item);
+		if (!asked)
+			ksm_stat_add(pages_scanned, 1);
 		return true;
 	}
-	if (item && ksm_scan_skip(item, page)) {
+	if (item && !asked && ksm_scan_skip(item, page)) {
 		if (page)
 			folio_put(page_folio(page));
 		return false;
@@ -654,9 +666,10 @@ static bool ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
 	if (!item)
 		item = ksm_item_alloc(slot, pick->addr);
 	if (item)
-		ksm_scan_page(slot, item, pick->addr, page);
+		ksm_scan_page(slot, item, pick->addr, page, asked);
 	folio_put(page_folio(page));
-	ksm_stat_add(pages_scanned, 1);
+	if (!asked)
+		ksm_stat_add(pages_scanned, 1);
 	return true;
 }
 
@@ -724,7 +737,7 @@ static unsigned int ksm_scan_process(struct ksm_mm *slot,
 			known = ksm_scan_prune(slot, from, at);
 			have_known = true;
 		}
-		looked += ksm_scan_pick(slot, pick, pick->item);
+		looked += ksm_scan_pick(slot, pick, pick->item, false);
 		if (have_known && known <= at)
 			have_known = false;
 		from = at + 1;
@@ -793,8 +806,9 @@ static void ksmd_scan(unsigned long budget)
 		if (!ksm_cursor.slot && !ksm_scan_start_round())
 			return;
 		slot = ksm_cursor.slot;
-		ksm_scan_collect(slot, batch, min_t(unsigned long, budget,
-						    KSM_SCAN_BATCH));
+		ksm_scan_collect(slot, batch, ksm_cursor.addr,
+				 slot->mm->task_size,
+				 min_t(unsigned long, budget, KSM_SCAN_BATCH));
 		budget -= min_t(unsigned long, budget,
 				ksm_scan_process(slot, batch));
 		if (batch->next >= slot->mm->task_size && ksm_scan_advance()) {
@@ -809,6 +823,62 @@ static void ksmd_scan(unsigned long budget)
 			return;
 		cond_resched();
 	}
+}
+
+/* Merge-now: look at every picked page of @batch. */
+static void ksm_scan_range_batch(struct ksm_mm *slot,
+				 struct ksm_scan_batch *batch)
+{
+	struct ksm_scan_pick *pick;
+	unsigned int i;
+
+	for (i = 0; i < batch->nr; i++) {
+		pick = &batch->picks[i];
+		if (!pick->merged)
+			pick->item = xa_load(&slot->items,
+					     pick->addr >> PAGE_SHIFT);
+		ksm_scan_pick(slot, pick, pick->item, true);
+		cond_resched();
+	}
+}
+
+/**
+ * ksm_scan_range - look at every page of a range now, in the caller's context
+ * @slot: the registered mm.
+ * @start: start of the range.
+ * @end: end of the range.
+ *
+ * Each page of the mergeable VMAs in the range is looked at as ksmd looks
+ * at pages: the same indexes, the same write-protect and full compare.
+ * Neither smart scan nor the volatility gate holds a page back, since the
+ * caller asked for it; ksmd's cursor is left where it is.
+ *
+ * Return: 0, -EINTR on a fatal signal, or -ENOMEM.
+ */
+int ksm_scan_range(struct ksm_mm *slot, unsigned long start,
+		   unsigned long end)
+{
+	struct ksm_scan_batch *batch;
+	unsigned long addr = start;
+	int err = 0;
+
+	lockdep_assert_held(&ksm_lock);
+	/* Some 2 KiB of picks: not on the stack. */
+	batch = kmalloc(sizeof(*batch), GFP_KERNEL);
+	if (!batch)
+		return -ENOMEM;
+	/* Pages just written sit in per-cpu LRU batches, with references. */
+	lru_add_drain_all();
+	while (addr < end && !err) {
+		ksm_scan_collect(slot, batch, addr, end, KSM_SCAN_BATCH);
+		ksm_scan_range_batch(slot, batch);
+		addr = batch->next;
+		if (fatal_signal_pending(current))
+			err = -EINTR;
+		cond_resched();
+	}
+	kfree(batch);
+	return err;
 }
 
 /**
