@@ -4,6 +4,7 @@
 #     tree, with harness/ref-ksm-functional-fixes.patch applied to a copy;
 #   - our ksm_tests (overlay copy of tools/testing/selftests/mm/ksm_tests.c)
 #     and ksm_mm_tests (KSM against reclaim, migration, THP, hwpoison...);
+#   - ksm_random_tests (seeded random operations; ksmd against a memcg limit);
 #   - the demonstration and benchmark programs from harness/guest/.
 . "$(dirname "$0")/lib.sh"
 
@@ -69,6 +70,13 @@ cft=$TOP/tools/testing/selftests/mm/ksm_content_tests.c
 if [ -f "$cft" ] && stale "$out/ksm_content_tests" "$cft"; then
 	log "building ksm_content_tests"
 	cc -Wall -Wextra -o "$out/ksm_content_tests" "$cft"
+fi
+
+# Seeded random operations and the memcg-pressure test.
+rnd=$TOP/tools/testing/selftests/mm/ksm_random_tests.c
+if [ -f "$rnd" ] && stale "$out/ksm_random_tests" "$rnd"; then
+	log "building ksm_random_tests"
+	cc -Wall -Wextra -o "$out/ksm_random_tests" "$rnd"
 fi
 
 # Guest programs of the harness.
