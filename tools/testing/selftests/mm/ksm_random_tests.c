@@ -72,8 +72,8 @@
 #define PR_SET_MEMORY_MERGE	67
 #define PR_GET_MEMORY_MERGE	68
 #endif
-#define MPOL_MF_MOVE		(1 << 1)
-#define MPOL_MF_MOVE_ALL	(1 << 2)
+#define MPOL_MF_MOVE		2	/* <linux/mempolicy.h> */
+#define MPOL_MF_MOVE_ALL	4
 
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 #define PS			4096UL
@@ -490,8 +490,8 @@ static bool map_region(long a, long n, enum pg_type type)
 
 	switch (type) {
 	case T_LOCKED:
-		flags |= MAP_LOCKED;
-		/* fall through */
+		flags |= MAP_LOCKED | MAP_PRIVATE | MAP_ANONYMOUS;
+		break;
 	case T_ANON:
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 		break;
@@ -627,7 +627,7 @@ static void maps_check(const char *after)
 	if (!maps_read(mapped))
 		return;
 	for (i = 0; i < NP; i++) {
-		if (mapped[i] == (g_pg[i].type != T_HOLE))
+		if (mapped[i] == !!g_pg[i].type)
 			continue;
 		add(&g_st->errno_bad, 1);
 		report("after %s page %ld is %s but the model says %s", after, i,
@@ -776,9 +776,8 @@ static void op_collapse(void)
 	long a = LO + rnd_below(2) * HUGE_PAGES, b = a + HUGE_PAGES;
 	int got;
 
-	if (rnd_below(2)) {
+	if (rnd_below(2))
 		rnd_range(LO, 64, &a, &b);
-	}
 	got = madvise(page_addr(a), (b - a) * PS, MADV_COLLAPSE) ? errno : 0;
 	if (!got) {
 		add(&g_st->collapse_ok, 1);
@@ -1063,6 +1062,60 @@ static void op_fork(double end)
 	_exit(0);
 }
 
+static void op_verify(void)
+{
+	verify_range(0, NP, "verify");
+}
+
+static void op_merge(void)
+{
+	op_madvise(MADV_MERGEABLE, "MADV_MERGEABLE");
+}
+
+static void op_unmerge(void)
+{
+	op_madvise(MADV_UNMERGEABLE, "MADV_UNMERGEABLE");
+}
+
+static void op_dontneed(void)
+{
+	op_madvise(MADV_DONTNEED, "MADV_DONTNEED");
+}
+
+static void op_free(void)
+{
+	op_madvise(MADV_FREE, "MADV_FREE");
+}
+
+static void op_cold(void)
+{
+	op_madvise(MADV_COLD, "MADV_COLD");
+}
+
+static void op_pageout(void)
+{
+	op_madvise(MADV_PAGEOUT, "MADV_PAGEOUT");
+}
+
+static void (* const op_fns[NR_OPS])(void) = {
+	[OP_WRITE] = op_write, [OP_POKE] = op_poke, [OP_VERIFY] = op_verify,
+	[OP_MERGE] = op_merge, [OP_UNMERGE] = op_unmerge, [OP_PRCTL] = op_prctl,
+	[OP_MREMAP] = op_mremap, [OP_MPROTECT] = op_mprotect,
+	[OP_MUNMAP] = op_munmap, [OP_MMAP] = op_mmap,
+	[OP_DONTNEED] = op_dontneed, [OP_FREE] = op_free, [OP_COLD] = op_cold,
+	[OP_PAGEOUT] = op_pageout, [OP_COLLAPSE] = op_collapse,
+	[OP_MOVE] = op_move, [OP_SPECIAL] = op_special,
+	[OP_BADARGS] = op_badargs,
+};
+
+static void op_run(int op, double end)
+{
+	if (op == OP_FORK)
+		op_fork(end);
+	else
+		op_fns[op]();
+}
+
 static void worker_loop(double end, long max_ops)
 {
 	int total = 0, k, op;
@@ -1076,27 +1129,7 @@ static void worker_loop(double end, long max_ops)
 		for (op = 0; r >= op_weight[op]; op++)
 			r -= op_weight[op];
 		add(&g_st->ops[op], 1);
-		switch (op) {
-		case OP_WRITE: op_write(); break;
-		case OP_POKE: op_poke(); break;
-		case OP_VERIFY: verify_range(0, NP, "verify"); break;
-		case OP_MERGE: op_madvise(MADV_MERGEABLE, "MADV_MERGEABLE"); break;
-		case OP_UNMERGE: op_madvise(MADV_UNMERGEABLE, "MADV_UNMERGEABLE"); break;
-		case OP_PRCTL: op_prctl(); break;
-		case OP_FORK: op_fork(end); break;
-		case OP_MREMAP: op_mremap(); break;
-		case OP_MPROTECT: op_mprotect(); break;
-		case OP_MUNMAP: op_munmap(); break;
-		case OP_MMAP: op_mmap(); break;
-		case OP_DONTNEED: op_madvise(MADV_DONTNEED, "MADV_DONTNEED"); break;
-		case OP_FREE: op_madvise(MADV_FREE, "MADV_FREE"); break;
-		case OP_COLD: op_madvise(MADV_COLD, "MADV_COLD"); break;
-		case OP_PAGEOUT: op_madvise(MADV_PAGEOUT, "MADV_PAGEOUT"); break;
-		case OP_COLLAPSE: op_collapse(); break;
-		case OP_MOVE: op_move(); break;
-		case OP_SPECIAL: op_special(); break;
-		default: op_badargs(); break;
-		}
+		op_run(op, end);
 		if (!g_child && n % 64 == 63) {
 			reap_children(false);
 			verify_range(0, NP, "64 operations");
@@ -1140,43 +1173,50 @@ struct bad {
 	int err;
 };
 
-#define BAD_NUM		{ "abc", EINVAL }, { "-1", EINVAL }, { "1.5", EINVAL }, \
-			{ "0x10", EINVAL }, { "5 5", EINVAL }, { " 7", EINVAL }
-#define BAD_BOOL	{ "abc", EINVAL }, { "-1", EINVAL }, { "2", EINVAL }, \
-			{ "x", EINVAL }, { "5 5", EINVAL }, \
-			{ "99999999999999999999999", EINVAL }
+/* Garbage every number knob refuses with EINVAL. */
+static const struct bad bad_num[] = {
+	{ "abc", EINVAL }, { "-1", EINVAL }, { "1.5", EINVAL },
+	{ "0x10", EINVAL }, { "5 5", EINVAL }, { " 7", EINVAL }, { NULL, 0 },
+};
+
+/* Garbage every kstrtobool() knob refuses ("1.5" would read as 1). */
+static const struct bad bad_bool[] = {
+	{ "abc", EINVAL }, { "-1", EINVAL }, { "2", EINVAL }, { "x", EINVAL },
+	{ "5 5", EINVAL }, { "99999999999999999999999", EINVAL }, { NULL, 0 },
+};
 
 struct knob {
 	const char *name;
 	const char *good[7];	/* [0]: the value the run mostly keeps */
-	struct bad bad[10];
+	const struct bad *common;	/* bad_num, bad_bool or NULL */
+	struct bad bad[6];	/* this knob's own garbage */
 	bool busy_ok;		/* EBUSY while KSM pages exist (6.12) */
 };
 
 static const struct knob knobs[] = {
-	{ "run", { "1", "0", "2" },
-	  { BAD_NUM, { "3", EINVAL }, { "4", EINVAL }, { "4294967296", EINVAL } }, false },
-	{ "pages_to_scan", { "2000", "100", "10000", "1", "0", "4294967295" },
-	  { BAD_NUM, { "4294967296", EINVAL } }, false },
-	{ "sleep_millisecs", { "0", "1", "10", "50", "4294967295" },
-	  { BAD_NUM, { "4294967296", EINVAL } }, false },
-	{ "merge_across_nodes", { "1", "0" },
-	  { BAD_NUM, { "2", EINVAL }, { "99999999999999999999999", ERANGE } }, true },
-	{ "use_zero_pages", { "0", "1", "y", "n", "on", "off" }, { BAD_BOOL }, false },
-	{ "max_page_sharing", { "256", "2", "3", "16", "65536" },
-	  { BAD_NUM, { "1", EINVAL }, { "0", EINVAL }, { "2147483648", ERANGE },
+	{ "run", { "1", "0", "2" }, bad_num,
+	  { { "3", EINVAL }, { "4", EINVAL }, { "4294967296", EINVAL } }, false },
+	{ "pages_to_scan", { "2000", "100", "10000", "1", "0", "4294967295" }, bad_num,
+	  { { "4294967296", EINVAL } }, false },
+	{ "sleep_millisecs", { "0", "1", "10", "50", "4294967295" }, bad_num,
+	  { { "4294967296", EINVAL } }, false },
+	{ "merge_across_nodes", { "1", "0" }, bad_num,
+	  { { "2", EINVAL }, { "99999999999999999999999", ERANGE } }, true },
+	{ "use_zero_pages", { "0", "1", "y", "n", "on", "off" }, bad_bool, { }, false },
+	{ "max_page_sharing", { "256", "2", "3", "16", "65536" }, bad_num,
+	  { { "1", EINVAL }, { "0", EINVAL }, { "2147483648", ERANGE },
 	    { "99999999999999999999999", ERANGE } }, true },
-	{ "stable_node_chains_prune_millisecs", { "2000", "0", "10", "100000" },
-	  { BAD_NUM, { "4294967296", EINVAL } }, false },
-	{ "smart_scan", { "1", "0" }, { BAD_BOOL }, false },
-	{ "advisor_mode", { "none", "scan-time" },
+	{ "stable_node_chains_prune_millisecs", { "2000", "0", "10", "100000" }, bad_num,
+	  { { "4294967296", EINVAL } }, false },
+	{ "smart_scan", { "1", "0" }, bad_bool, { }, false },
+	{ "advisor_mode", { "none", "scan-time" }, NULL,
 	  { { "scan", EINVAL }, { "None", EINVAL }, { "scan-time2", EINVAL },
 	    { "1", EINVAL }, { "none scan-time", EINVAL } }, false },
-	{ "advisor_max_cpu", { "70", "1", "100", "0" }, { BAD_NUM }, false },
-	{ "advisor_min_pages_to_scan", { "500", "1", "5000" }, { BAD_NUM }, false },
-	{ "advisor_max_pages_to_scan", { "30000", "1000", "100000" }, { BAD_NUM }, false },
-	{ "advisor_target_scan_time", { "200", "1", "10" },
-	  { BAD_NUM, { "0", EINVAL } }, false },
+	{ "advisor_max_cpu", { "70", "1", "100", "0" }, bad_num, { }, false },
+	{ "advisor_min_pages_to_scan", { "500", "1", "5000" }, bad_num, { }, false },
+	{ "advisor_max_pages_to_scan", { "30000", "1000", "100000" }, bad_num, { }, false },
+	{ "advisor_target_scan_time", { "200", "1", "10" }, bad_num,
+	  { { "0", EINVAL } }, false },
 };
 
 static const char * const ro_files[] = {
@@ -1222,13 +1262,12 @@ static bool advisor_on(void)
 static void canonical(const struct knob *k, const char *val, char *out)
 {
 	if (!strcmp(k->name, "advisor_mode"))
-		strcpy(out, strcmp(val, "none") ? "none [scan-time]" : "[none] scan-time");
+		val = strcmp(val, "none") ? "none [scan-time]" : "[none] scan-time";
 	else if (!strcmp(val, "y") || !strcmp(val, "on"))
-		strcpy(out, "1");
+		val = "1";
 	else if (!strcmp(val, "n") || !strcmp(val, "off"))
-		strcpy(out, "0");
-	else
-		strcpy(out, val);
+		val = "0";
+	snprintf(out, 64, "%s", val);
 }
 
 static void ctl_fail(long *ctr, const char *fmt, ...)
@@ -1346,9 +1385,14 @@ static void controller_step(long step)
 			n = 2;
 		knob_good(ki, k->good[rnd_below(n)]);
 	} else {
-		for (n = 0; n < ARRAY_SIZE(k->bad) && k->bad[n].val; n++)
+		unsigned int own, common = 0;
+
+		for (own = 0; own < ARRAY_SIZE(k->bad) && k->bad[own].val; own++)
 			;
-		knob_bad(ki, &k->bad[rnd_below(n)]);
+		while (k->common && k->common[common].val)
+			common++;
+		n = rnd_below(own + common);
+		knob_bad(ki, n < own ? &k->bad[n] : &k->common[n - own]);
 	}
 }
 
