@@ -76,6 +76,7 @@
 #define MPOL_MF_MOVE_ALL	4
 
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#define MAX(a, b)		((a) > (b) ? (a) : (b))
 #define PS			4096UL
 #define WORDS			(PS / 8)
 #define HUGE_PAGES		512		/* small pages in 2 MiB */
@@ -1567,6 +1568,7 @@ static int test_random(int workers, double secs)
 		if (!g_dry)
 			controller_step(step++);
 		sleep_ms(30 + rnd_below(150));
+		g_ctl.max_sharing = MAX(g_ctl.max_sharing, ksm_get("pages_sharing"));
 		if (now() > next) {
 			progress(t0);
 			next += 10;
