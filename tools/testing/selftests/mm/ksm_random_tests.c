@@ -784,12 +784,39 @@ static void op_madvise(int advice, const char *name)
 	verify_range(a, b, name);
 }
 
+/*
+ * A fresh private anonymous 2 MiB at @a, some of its pages written: a range
+ * MADV_COLLAPSE can make a THP of (random ranges seldom are one).
+ */
+static void collapse_prepare(long a)
+{
+	long i;
+
+	if (munmap(page_addr(a), HUGE_PAGES * PS)) {
+		add(&g_st->errno_bad, 1);
+		report("munmap of 2 MiB at page %ld: %s", a, strerror(errno));
+		return;
+	}
+	for (i = a; i < a + HUGE_PAGES; i++)
+		g_pg[i] = (struct pg) { .type = T_HOLE };
+	if (!map_region(a, HUGE_PAGES, T_ANON))
+		return;
+	for (i = 0; i < 64; i++) {
+		struct pg *p = &g_pg[a + rnd_below(HUGE_PAGES)];
+
+		p->key = new_key();
+		fill_page(p - g_pg, p->key);
+	}
+}
+
 static void op_collapse(void)
 {
 	long a = LO + rnd_below(2) * HUGE_PAGES, b = a + HUGE_PAGES;
 	int got;
 
-	if (rnd_below(2))
+	if (rnd_below(4) == 0)
+		collapse_prepare(a);
+	else if (rnd_below(2))
 		rnd_range(LO, 64, &a, &b);
 	got = madvise(page_addr(a), (b - a) * PS, MADV_COLLAPSE) ? errno : 0;
 	if (!got) {
