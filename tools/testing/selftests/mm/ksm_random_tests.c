@@ -923,7 +923,8 @@ static void op_mremap(void)
 	if (rnd_below(8) == 0 && a + n == b && b < NP) {
 		/* past the end of the VMA: EFAULT, nothing changes */
 		dst = find_hole(n + 1);
-		if (dst < 0)
+		/* overlapping ranges get EINVAL before the VMA is looked at */
+		if (dst < 0 || (dst < b + 1 && dst + n + 1 > a))
 			return;
 		p = mremap(page_addr(a), (n + 1) * PS, (n + 1) * PS,
 			   MREMAP_MAYMOVE | MREMAP_FIXED, page_addr(dst));
