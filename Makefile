@@ -4,7 +4,8 @@
 #   make test     build the debug kernel and run every test; closing line `N passed, N failed`
 #   make shell    boot the patched kernel into a busybox shell
 #   make kernel   just build (VARIANT=ours|pristine, FLAVOUR=debug|perf)
-#   make stress   the mm-stress test of harness/tests.list for STRESS_SECS (300) seconds
+#   make stress   mm-stress and mm-random of harness/tests.list for STRESS_SECS (300) s each
+#   make stress-random  only mm-random (seeded random system calls), STRESS_SECS seconds
 #   make matrix   compile our KSM objects (W=1, sparse) in other configurations and
 #                 on i386 and arm64 (harness/config-matrix.sh; MATRIX_ONLY=a,b for some)
 #   make bench    build the perf kernels (pristine and ours), run the KSM workloads
@@ -41,7 +42,7 @@ NESTED_INITRD = $(BUILD)/guest/initramfs-nested.cpio.gz
 KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --initrd $(INITRD) \
 	  --swap --dimm-mb 256 --logdir $(LOGDIR)
 
-.PHONY: deps kernel userspace initramfs initramfs-nested test stress run shell nested bench matrix clean
+.PHONY: deps kernel userspace initramfs initramfs-nested test stress stress-random run shell nested bench matrix clean
 
 deps:
 	@harness/deps.sh
@@ -56,10 +57,14 @@ test: kernel initramfs
 	@$(KSMT) test $(if $(ONLY),--only $(ONLY)) $(if $(NOSKIP),--no-skip) \
 		$(if $(filter-out 1,$(REPEAT)),--repeat $(REPEAT))
 
-# The long combined stress run (8 processes); `make test` runs it for 60 s.
+# The long stress runs: mm-stress (8 processes) and mm-random (seeded random
+# system calls and knob writes), STRESS_SECS each; `make test` gives them 60 s.
 STRESS_SECS ?= 300
 stress: kernel initramfs
-	@$(KSMT) test --only mm-stress --append KSM_STRESS_SECS=$(STRESS_SECS)
+	@$(KSMT) test --only mm-stress,mm-random --append KSM_STRESS_SECS=$(STRESS_SECS)
+
+stress-random: kernel initramfs
+	@$(KSMT) test --only mm-random --append KSM_STRESS_SECS=$(STRESS_SECS)
 
 # The initramfs with QEMU and NESTED_KERNEL for the inner guests.
 initramfs-nested: kernel

@@ -4,6 +4,7 @@
 #     tree, with harness/ref-ksm-functional-fixes.patch applied to a copy;
 #   - our ksm_tests (overlay copy of tools/testing/selftests/mm/ksm_tests.c)
 #     and ksm_mm_tests (KSM against reclaim, migration, THP, hwpoison...);
+#   - ksm_random_tests (seeded random operations; ksmd against a memcg limit);
 #   - the demonstration and benchmark programs from harness/guest/.
 . "$(dirname "$0")/lib.sh"
 
@@ -76,6 +77,13 @@ cgt=$TOP/tools/testing/selftests/mm/ksm_cgroup_tests.c
 if [ -f "$cgt" ] && stale "$out/ksm_cgroup_tests" "$cgt"; then
 	log "building ksm_cgroup_tests"
 	cc -Wall -Wextra -o "$out/ksm_cgroup_tests" "$cgt" -lm
+fi
+
+# Seeded random operations and the memcg-pressure test.
+rnd=$TOP/tools/testing/selftests/mm/ksm_random_tests.c
+if [ -f "$rnd" ] && stale "$out/ksm_random_tests" "$rnd"; then
+	log "building ksm_random_tests"
+	cc -Wall -Wextra -o "$out/ksm_random_tests" "$rnd"
 fi
 
 # Guest programs of the harness.

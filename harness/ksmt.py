@@ -276,6 +276,14 @@ def print_matrix(matrix, runs):
                                    ("  (%s)" % "; ".join(notes)) if notes else ""))
 
 
+def stress_timeout(a, tmo, cmd):
+    """A test that runs ${KSM_STRESS_SECS} seconds gets them on top of its time limit."""
+    m = re.search(r"(?:^|\s)KSM_STRESS_SECS=(\d+)", a.append or "")
+    if m and "KSM_STRESS_SECS" in cmd:
+        return str(int(tmo) + int(m.group(1)))
+    return tmo
+
+
 def cmd_test(a):
     tests = read_table(os.path.join(HERE, "tests.list"), 4)
     skips = {r[0]: (r[1], r[2]) for r in read_table(os.path.join(HERE, "skip.list"), 3)}
@@ -290,9 +298,10 @@ def cmd_test(a):
     for run in range(1, runs + 1):
         tag = "[%d/%d] " % (run, runs) if runs > 1 else ""
         suffix = "-run%d" % run if runs > 1 else ""
-        for name, kind, tmo, _cmd in tests:
+        for name, kind, tmo, cmd in tests:
             if only and name not in only:
                 continue
+            tmo = stress_timeout(a, tmo, cmd)
             if name in skips and not a.no_skip:
                 issue, why = skips[name]
                 results, secs = [("SKIP", name, "issue %s: %s" % (issue, why))], 0

@@ -120,6 +120,13 @@ struct ksm_mm *ksm_scan_cursor_mm(void)
 	return ksm_cursor.slot;
 }
 
+/*
+ * ksmd tracks a page only if memory is at hand: a failed allocation skips
+ * the page until the next round, so neither the item nor its xarray slot
+ * may retry reclaim hard, wake the OOM killer or dip into reserves.
+ */
+#define KSM_ITEM_GFP	(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN)
+
 /**
  * ksm_item_alloc - start tracking the page at an address
  * @slot: the mm.
@@ -132,13 +139,13 @@ struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr)
 	struct ksm_item *item;
 
 	lockdep_assert_held(&ksm_lock);
-	item = kmem_cache_zalloc(ksm_item_cache, GFP_KERNEL | __GFP_NOWARN);
+	item = kmem_cache_zalloc(ksm_item_cache, KSM_ITEM_GFP);
 	if (!item)
 		return NULL;
 	item->owner = slot;
 	ksm_item_set_nr(item, addr >> PAGE_SHIFT);
 	if (xa_err(xa_store(&slot->items, addr >> PAGE_SHIFT, item,
-			    GFP_KERNEL))) {
+			    KSM_ITEM_GFP))) {
 		kmem_cache_free(ksm_item_cache, item);
 		return NULL;
 	}
