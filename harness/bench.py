@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # One boot per group (name, KSMT_ARGS). w1 also yields meta, w4 and w7.
 GROUPS = [("w5", "w5"), ("w1", "w1"), ("w2", "w2"), ("w3", "w3"), ("w6", "w6"),
-          ("dflt", "dflt"), ("fam", "wfh wft wfs"), ("scale", "wscale")]
+          ("dflt", "dflt"), ("fam", "wfh,wft,wfs"), ("scale", "wscale")]
 # Groups that need more guest memory than --node-mb: MiB per NUMA node.
 NODE_MB = {"scale": 3584}
 
@@ -61,16 +61,16 @@ ROWS = [
      ("no_worse",)),
     ("W7 unmerge after W1: echo 2 > run", "s", "w7", "unmerge_s", 1, ("ratio", 1.0)),
     ("WFH header family 2x64MiB: time to full merge", "s", "wfh", "time_s", 1, ("ratio", 1.0)),
-    ("WFH header family: full scans to full merge", "", "wfh", "full_scans", 1, None),
+    ("WFH header family: full scans ended at full merge", "", "wfh", "full_scans", 1, None),
     ("WFH header family: merged when the first full scan ended", "%", "wfh",
      "merged_pct_scan1", 1, ("abs_ge", 100)),
     ("WFT tail family 2x64MiB: time to full merge", "s", "wft", "time_s", 1, ("ratio", 1.0)),
-    ("WFT tail family: full scans to full merge", "", "wft", "full_scans", 1, None),
+    ("WFT tail family: full scans ended at full merge", "", "wft", "full_scans", 1, None),
     ("WFT tail family: merged when the first full scan ended", "%", "wft",
      "merged_pct_scan1", 1, ("abs_ge", 100)),
     ("WFS spread-word family 2x64MiB: time to full merge", "s", "wfs", "time_s", 1,
      ("ratio", 1.0)),
-    ("WFS spread-word family: full scans to full merge", "", "wfs", "full_scans", 1, None),
+    ("WFS spread-word family: full scans ended at full merge", "", "wfs", "full_scans", 1, None),
     ("WFS spread-word family: merged when the first full scan ended", "%", "wfs",
      "merged_pct_scan1", 1, ("abs_ge", 100)),
     ("Scale: unique, 2^15 pages tracked: ksmd CPU per page", "us", "wscale",
