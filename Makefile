@@ -80,7 +80,7 @@ nested: kernel initramfs-nested
 shell: kernel initramfs
 	@$(KSMT) boot --mode shell
 
-# BENCH_ONLY=w1,w2,w3,w5,w6,dflt runs a subset; BENCH_JOBS=N boots at a time (2);
+# BENCH_ONLY=w1,w2,w3,w5,w6,dflt,fam,scale,nested runs a subset; BENCH_JOBS=N boots at a time (2);
 # BENCH_PROFILE=1 also samples ksmd (perturbs the figures) into $(BUILD)/bench/profile.txt.
 bench: deps
 	@set -e; start=$$(date +%s); \
