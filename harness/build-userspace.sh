@@ -81,6 +81,20 @@ done
 selftest ksm_content_tests "-Wall -Wextra"
 rm -f "$out/ksm_mm_tests"
 
+# The patched tree's own build of its KSM selftests, with its
+# run_vmtests.sh, into build/guest/vmtests: what the vmtests-ksm entry runs
+# (tools/testing/selftests/mm/Makefile of build/src/ours, static).
+oursrc=$("$TOP/harness/tree.sh" ours)
+vmt=$BUILD/guest/vmtests
+mkdir -p "$vmt"
+vmprogs="ksm_tests ksm_stat_tests ksm_scan_tests ksm_content_tests ksm_swap_tests
+ksm_numa_tests ksm_phys_tests ksm_vma_tests ksm_unmerge_tests ksm_functional_tests"
+if ! make -s -C "$oursrc/tools/testing/selftests/mm" OUTPUT="$vmt" LDFLAGS=-static \
+	KHDR_INCLUDES="-isystem $hdr/include" $(for p in $vmprogs; do echo "$vmt/$p"; done) >&2; then
+	log "ERROR: the tree's selftests Makefile failed; vmtests-ksm will fail"
+fi
+cp "$oursrc/tools/testing/selftests/mm/run_vmtests.sh" "$vmt/"
+
 # Guest programs of the harness.
 for c in "$TOP"/harness/guest/*.c; do
 	[ -f "$c" ] || continue
