@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_mm_model.c - the model of what must be merged, built from the seeds
+ * The model of what must be merged, built from the seeds
  * and the pages' frames, the wait for ksmd to settle, and the swap
  * helpers of the selftests of KSM against the rest of mm (ksm_mm_util.h).
  */
@@ -20,7 +20,6 @@ unsigned long long page_pfn(int k, long i)
 }
 
 struct model_opts g_opt;
-
 
 int mp_by_content(const void *a, const void *b)
 {
@@ -647,7 +646,6 @@ bool lone_pageout(int nw, long lo, long hi)
 	}
 	return settle("lone pages rewritten");
 }
-
 
 long corrupted_kb(void)
 {

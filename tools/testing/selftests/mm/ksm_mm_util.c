@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_mm_util.c - output, files, knobs, page contents, procfs, the slots
+ * Output, files, knobs, page contents, procfs, the slots
  * of the worker processes, clean-up and the test driver of the selftests
  * of KSM against the rest of mm (ksm_mm_util.h).
  */
@@ -441,19 +441,19 @@ int nr_memory_nodes(void)
 }
 
 long sys_move_pages(pid_t pid, unsigned long n, void **pages,
-			   const int *nodes, int *status, int flags)
+		    const int *nodes, int *status, int flags)
 {
 	return syscall(SYS_move_pages, pid, n, pages, nodes, status, flags);
 }
 
 long sys_mbind(void *addr, unsigned long len, int mode,
-		      const unsigned long *mask, unsigned long maxnode)
+	       const unsigned long *mask, unsigned long maxnode)
 {
 	return syscall(SYS_mbind, addr, len, mode, mask, maxnode, 0);
 }
 
 long sys_migrate_pages(pid_t pid, unsigned long maxnode,
-			      const unsigned long *from, const unsigned long *to)
+		       const unsigned long *from, const unsigned long *to)
 {
 	return syscall(SYS_migrate_pages, pid, maxnode, from, to);
 }
@@ -909,7 +909,6 @@ void vmev_read(struct vmev *v)
 	v->swpin_copy = vm_event("ksm_swpin_copy");
 }
 
-
 /* ---------------------------------------------------------------- driver */
 
 int test_limit(const struct ksm_test *t)
@@ -1072,7 +1071,6 @@ void *shared_alloc(size_t size)
 
 	return p == MAP_FAILED ? NULL : p;
 }
-
 
 static void print_usage(const char *prog, const struct ksm_test *tests, size_t nr)
 {

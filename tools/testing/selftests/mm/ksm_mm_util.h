@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * ksm_mm_util.h - what the selftests of KSM against the rest of mm share
+ * What the selftests of KSM against the rest of mm share
  * (ksm_swap_tests, ksm_numa_tests, ksm_phys_tests, ksm_vma_tests,
  * ksm_unmerge_tests): ksm_mm_util.c holds output, files, knobs, page
  * contents, procfs, the slots of the worker processes, clean-up and the
@@ -303,7 +303,6 @@ extern unsigned long long g_pm[MAX_SLOTS][MAX_PAGES];
 		out("# FAIL %s:%d: " fmt, __func__, __LINE__, ##__VA_ARGS__); \
 	} while (0)
 
-
 static inline unsigned long long mix64(unsigned long long x)
 {
 	x ^= x >> 30;
@@ -352,11 +351,11 @@ int read_pstat(const char *dir, struct pstat *ps);
 int read_pid_stat(pid_t pid, struct pstat *ps);
 int nr_memory_nodes(void);
 long sys_move_pages(pid_t pid, unsigned long n, void **pages,
-			   const int *nodes, int *status, int flags);
+		    const int *nodes, int *status, int flags);
 long sys_mbind(void *addr, unsigned long len, int mode,
-		      const unsigned long *mask, unsigned long maxnode);
+	       const unsigned long *mask, unsigned long maxnode);
 long sys_migrate_pages(pid_t pid, unsigned long maxnode,
-			      const unsigned long *from, const unsigned long *to);
+		       const unsigned long *from, const unsigned long *to);
 void lru_drain_all(void);
 void find_zero_pfn(void);
 bool slots_create(int n);
@@ -398,8 +397,8 @@ long w_fill(struct slot_shm *s, long lo, long hi);
 long w_verify(struct slot_shm *s, long lo, long hi);
 long w_map(struct slot_shm *s, long n, long thp, long node, long mode);
 int for_runs(struct slot_shm *s, long lo, long hi,
-		    int (*fn)(struct slot_shm *s, long lo, long hi, long arg),
-		    long arg);
+	     int (*fn)(struct slot_shm *s, long lo, long hi, long arg),
+	     long arg);
 int run_madvise(struct slot_shm *s, long lo, long hi, long advice);
 int run_munmap(struct slot_shm *s, long lo, long hi, long unused);
 int run_mprotect(struct slot_shm *s, long lo, long hi, long prot);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_mm_worker.c - the worker processes of the selftests of KSM against
+ * The worker processes of the selftests of KSM against
  * the rest of mm: what they do to their memory on the test's command,
  * including the userfaultfd and stress workloads (ksm_mm_util.h).
  */
@@ -173,8 +173,8 @@ long w_map(struct slot_shm *s, long n, long thp, long node, long mode)
 
 /* Calls @fn on each run of contiguous mapped pages in [lo, hi). */
 int for_runs(struct slot_shm *s, long lo, long hi,
-		    int (*fn)(struct slot_shm *s, long lo, long hi, long arg),
-		    long arg)
+	     int (*fn)(struct slot_shm *s, long lo, long hi, long arg),
+	     long arg)
 {
 	long i = lo, j;
 	int err;
@@ -327,7 +327,6 @@ long w_stat(struct slot_shm *s)
 	return 0;
 }
 
-
 /*
  * move_pages() on [lo, hi) to @node (or only ask where, @node < 0).
  * Returns the number of pages not moved, or -errno; status[] holds each
@@ -375,7 +374,6 @@ long w_inject(struct slot_shm *s, long i, long advice)
 	disarm();
 	return ret ? -errno : 0;
 }
-
 
 /* In a forked child: become the worker of spare slot @k. */
 void become_slot(int k)
@@ -689,7 +687,6 @@ long stress_mprotect(struct slot_shm *s)
 	for_runs(s, lo, hi, run_mprotect, PROT_READ | PROT_WRITE);
 	return bad;
 }
-
 
 /*
  * A short-lived child: checks and writes its private copy of the shadow

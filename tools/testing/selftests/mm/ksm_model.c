@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_model.c - the model of which pages must be merged, ksmd control and
+ * The model of which pages must be merged, ksmd control and
  * the checks of counters, frames and contents against the model, shared by
  * the strict KSM selftests (ksm_util.h).
  */
@@ -205,8 +205,8 @@ int ref_by_frame(const void *a, const void *b)
 
 /* One frame per KSM group, one KSM group per frame. */
 long check_frames(struct worker **ws, int n,
-			 unsigned long long frame[][MAX_PAGES],
-			 struct group *all, int nr, bool quiet)
+		  unsigned long long frame[][MAX_PAGES],
+		  struct group *all, int nr, bool quiet)
 {
 	static struct frame_ref ref[MAX_WORKERS * MAX_PAGES];
 	long i, k, cnt = 0, bad = 0;
@@ -573,7 +573,7 @@ void verify_all(struct worker **ws, int n)
 /* ---------------------------------------------------------------- set-up */
 
 void set_keys(struct worker *w, long lo, long hi,
-		     unsigned long long (*key)(int wi, long i), int wi)
+	      unsigned long long (*key)(int wi, long i), int wi)
 {
 	long i;
 
@@ -671,7 +671,6 @@ bool start_layout_workers(struct worker **ws, int n)
 	}
 	return true;
 }
-
 
 void expect_write_err(const char *knob, const char *val, int err)
 {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_numa_tests.c - KSM pages and NUMA: move_pages(), migrate_pages() and
+ * KSM pages and NUMA: move_pages(), migrate_pages() and
  * compaction of merged pages, merging per node, migration while ksmd is busy,
  * and the reverse map of KSM pages mapped by many VMAs and processes (see
  * ksm_mm_util.h for how the checks work).  Needs two memory nodes.
@@ -357,7 +357,6 @@ static enum result test_migrate_busy(void)
 	}
 	return RES_PASS;
 }
-
 
 /* ---------------------------------------------------------------- rmap */
 
@@ -780,7 +779,6 @@ static enum result test_rmap(void)
 		return RES_FAIL;
 	return RES_PASS;
 }
-
 
 static const struct ksm_test tests[] = {
 	{ "migrate", test_migrate, false },

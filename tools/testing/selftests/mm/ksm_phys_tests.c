@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_phys_tests.c - KSM and what happens to physical memory: transparent
+ * KSM and what happens to physical memory: transparent
  * huge pages split and collapsed, memory failure (MADV_HWPOISON and soft
  * offline) of merged pages, and memory hot-remove under KSM pages (see
  * ksm_mm_util.h for how the checks work).  memory_failure and hot_remove are
@@ -274,7 +274,6 @@ static enum result test_thp(void)
 	return RES_PASS;
 }
 
-
 /* ---------------------------------------------------------------- hwpoison */
 
 #define MF_WORKERS	3
@@ -448,7 +447,6 @@ static enum result test_memory_failure(void)
 		return RES_FAIL;
 	return RES_PASS;
 }
-
 
 /* ---------------------------------------------------------------- hotplug */
 
@@ -660,7 +658,6 @@ static enum result test_hot_remove(void)
 		return RES_FAIL;
 	return RES_PASS;
 }
-
 
 static const struct ksm_test tests[] = {
 	{ "thp", test_thp, false },

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_scan_tests.c - how ksmd scans: smart scan, the scan-time advisor,
+ * How ksmd scans: smart scan, the scan-time advisor,
  * memory KSM must leave alone (unsuitable VMAs), max_page_sharing chains
  * and transparent huge pages, checked exactly against the model of
  * ksm_util.h.
@@ -629,7 +629,6 @@ static enum result test_thp_merge(void)
 	verify_all(ws, 2);
 	return RES_PASS;
 }
-
 
 static const struct ksm_test tests[] = {
 	{ "smart_scan", test_smart_scan },

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_stat_tests.c - KSM counters and knobs: zero pages (use_zero_pages),
+ * KSM counters and knobs: zero pages (use_zero_pages),
  * merging per NUMA node, the global and per-process statistics, the
  * ksm_stat flags and the errors of bad sysfs writes, checked exactly
  * against the model of ksm_util.h.
@@ -612,7 +612,6 @@ static enum result test_bad_sysfs_writes(void)
 	verify_all(ws, 1);
 	return RES_PASS;
 }
-
 
 static const struct ksm_test tests[] = {
 	{ "zero_pages", test_zero_pages },

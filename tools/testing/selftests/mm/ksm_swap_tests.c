@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_swap_tests.c - KSM pages and swap: reclaim under a memory cgroup,
+ * KSM pages and swap: reclaim under a memory cgroup,
  * mremap of swapped merged pages, and the copies made when a swapped KSM page
  * is faulted back in (see ksm_mm_util.h for how the checks work).
  *
@@ -86,7 +86,6 @@ static enum result test_reclaim_swap(void)
 		return RES_FAIL;
 	return RES_PASS;
 }
-
 
 #define SC_PAGES	128
 #define SC_POISON	5	/* page worker 0 poisons after its swap-in */
@@ -245,7 +244,6 @@ static enum result test_mremap_swap(void)
 		return RES_FAIL;
 	return RES_PASS;
 }
-
 
 static const struct ksm_test tests[] = {
 	{ "reclaim_swap", test_reclaim_swap, false },

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_tests.c - Kernel Samepage Merging: merging across processes, copy on
+ * Kernel Samepage Merging: merging across processes, copy on
  * write, merging again, the ways to unmerge, PR_SET_MEMORY_MERGE and
  * ksmd against fork and exit, checked exactly against the model of
  * ksm_util.h.  It also takes the command line that the kernel's
@@ -97,7 +97,6 @@ static long count_ksm_range(struct worker *w, long lo, long hi)
 {
 	return count_multi(w->pid, w->shm->region, lo, hi);
 }
-
 
 #define REMERGE_PAGES	512
 #define REMERGE_ROUNDS	6
@@ -582,7 +581,6 @@ static enum result test_fork_exit_scanning(void)
 	return RES_PASS;
 }
 
-
 /* ------------------------------------------- run_vmtests.sh's command line */
 
 /*
@@ -640,10 +638,17 @@ static struct runner_opts ro = {
 };
 
 /* A failure of this mode: the reason as a TAP diagnostic. */
-#define rfail(fmt, ...)	do {						\
-		diag("FAIL: " fmt, ##__VA_ARGS__);			\
-		return RES_FAIL;					\
-	} while (0)
+static enum result runner_fail(const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	diag("FAIL: %s", why);
+	return RES_FAIL;
+}
 
 static double runner_deadline;
 
@@ -921,7 +926,7 @@ static enum result runner_numa_check(void)
 			return RES_FAIL;
 		memset(p + i * page_size, RUNNER_FILL, page_size);
 		if (runner_node_of(p + i * page_size) != node[i])
-			rfail("page %d is not on node %d", i, node[i]);
+			return runner_fail("page %d is not on node %d", i, node[i]);
 	}
 	/* one page per node: they may only merge across nodes */
 	ok = runner_merge(p, bytes) && runner_counts(ro.across ? 2 : 0, "merged");
@@ -1005,19 +1010,19 @@ static enum result runner_thp_time(void)
 	}
 	bytes -= bytes % huge;
 	if (!bytes)
-		rfail("-s must be 2 MiB or more");
+		return runner_fail("-s must be 2 MiB or more");
 	raw = mmap(NULL, bytes + huge, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED)
-		rfail("mmap: %s", strerror(errno));
+		return runner_fail("mmap: %s", strerror(errno));
 	p = raw + (huge - (unsigned long)raw % huge) % huge;
 	if (madvise(p, bytes, MADV_HUGEPAGE))
-		rfail("MADV_HUGEPAGE: %s", strerror(errno));
+		return runner_fail("MADV_HUGEPAGE: %s", strerror(errno));
 	memset(p, RUNNER_FILL, bytes);
 	kb = runner_thp_kb(p);
 	diag("%ld of %zu kB in huge pages", kb, bytes >> 10);
 	if (mprotect(p, bytes, ro.prot))
-		rfail("mprotect: %s", strerror(errno));
+		return runner_fail("mprotect: %s", strerror(errno));
 	ok = runner_timed_merge(p, bytes, "merging huge pages:");
 	if (ro.prctl)
 		prctl(PR_SET_MEMORY_MERGE, 0, 0, 0, 0);
@@ -1087,7 +1092,7 @@ static enum result runner_cow_time(void)
 	if (!p)
 		return RES_FAIL;
 	if (mprotect(p, bytes, PROT_READ | PROT_WRITE))
-		rfail("mprotect: %s", strerror(errno));
+		return runner_fail("mprotect: %s", strerror(errno));
 	runner_rate("writes to pages not merged:", runner_cow_writes(p, pages),
 		    bytes / 2);
 	/* pairs: pages 2k and 2k + 1 alike, every pair different */
@@ -1274,7 +1279,6 @@ static int runner_main(int argc, char **argv)
 		r = RES_FAIL;
 	return runner_report(r);
 }
-
 
 static const struct ksm_test tests[] = {
 	{ "merge_across_processes", test_merge_across_processes },

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_unmerge_tests.c - unmerging: copies made dirty, zero-page counts
+ * Unmerging: copies made dirty, zero-page counts
  * across fork, exact unmerge under signals, pipes and migration, and page
  * offsets KSM cannot track (see ksm_mm_util.h for how the checks work).
  *
@@ -672,7 +672,6 @@ static enum result test_merge_offset(void)
 	expect_eq("KSM pages left in the /dev/zero range", ksm_mapped(getpid(), a, MO_PAGES), 0);
 	return RES_PASS;
 }
-
 
 static const struct ksm_test tests[] = {
 	{ "unmerge_dirty", test_unmerge_dirty, false },

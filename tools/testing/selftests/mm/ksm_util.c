@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_util.c - output, sysfs and procfs access, page contents, worker
+ * Output, sysfs and procfs access, page contents, worker
  * processes and the test driver of the strict KSM selftests (ksm_util.h).
  */
 #include "ksm_util.h"
@@ -178,7 +178,6 @@ static const char * const saved_knobs[] = {
 #define NR_SAVED ARRAY_SIZE(saved_knobs)
 static char saved_val[NR_SAVED][64];
 static char saved_hugepages[32];
-
 
 void knobs_save(void)
 {
@@ -369,7 +368,7 @@ int parse_ksm_stat(const char *path, struct mm_ksm_stat *st)
 
 /* Reads the pagemap entries of [addr, addr + n pages) of @pid. */
 int read_pagemap(pid_t pid, unsigned long addr, long n,
-			unsigned long long *ent)
+		 unsigned long long *ent)
 {
 	char path[64];
 	ssize_t got;
@@ -545,7 +544,6 @@ void rewrite_byte(char *p)
 {
 	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 }
-
 
 void worker_loop(struct worker *self)
 {
@@ -900,7 +898,6 @@ long w_exec_probe(struct worker *self, long unused)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-
 /* ---------------------------------------------------------------- driver */
 
 void run_test_child(const struct ksm_test *t)
@@ -1031,7 +1028,6 @@ enum result run_test(const struct ksm_test *t, int nr)
 		out("%sok %d %s", r == RES_PASS ? "" : "not ", nr, t->name);
 	return r;
 }
-
 
 void ksm_tests_usage(const char *prog, const struct ksm_test *tests, size_t nr)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * ksm_util.h - what the strict KSM selftests (ksm_tests, ksm_stat_tests,
+ * What the strict KSM selftests (ksm_tests, ksm_stat_tests,
  * ksm_scan_tests) share: ksm_util.c holds output, sysfs and procfs access,
  * page contents, the worker processes and the test driver; ksm_model.c the
  * model of what must merge and the checks of counters and frames.
@@ -146,7 +146,6 @@ struct group {
 	int node;
 };
 
-
 struct ksm_model {
 	bool use_zero_pages;
 	bool across_nodes;
@@ -216,7 +215,6 @@ static inline unsigned long long mix64(unsigned long long x)
 	return x;
 }
 
-
 void out_line(const char *fmt, ...);
 double now(void);
 void sleep_ms(long ms);
@@ -238,7 +236,7 @@ void fill_page(unsigned long long *p, unsigned long long key);
 long check_page(const unsigned long long *p, unsigned long long key);
 int parse_ksm_stat(const char *path, struct mm_ksm_stat *st);
 int read_pagemap(pid_t pid, unsigned long addr, long n,
-			unsigned long long *ent);
+		 unsigned long long *ent);
 unsigned long long frame_flags(unsigned long long pfn);
 bool pfn_is_ksm(unsigned long long pfn);
 bool pfn_is_zero(unsigned long long pfn);
@@ -291,8 +289,8 @@ bool counters_match(struct worker **ws, int n);
 int ref_by_group(const void *a, const void *b);
 int ref_by_frame(const void *a, const void *b);
 long check_frames(struct worker **ws, int n,
-			 unsigned long long frame[][MAX_PAGES],
-			 struct group *all, int nr, bool quiet);
+		  unsigned long long frame[][MAX_PAGES],
+		  struct group *all, int nr, bool quiet);
 long check_layout(struct worker **ws, int n, bool quiet);
 bool ksm_reset(void);
 void show_counters(void);
@@ -303,7 +301,7 @@ void check_state(struct worker **ws, int n);
 void check_cow_probe(struct worker **ws, int n);
 void verify_all(struct worker **ws, int n);
 void set_keys(struct worker *w, long lo, long hi,
-		     unsigned long long (*key)(int wi, long i), int wi);
+	      unsigned long long (*key)(int wi, long i), int wi);
 bool fill_range(struct worker *w, long lo, long hi);
 struct worker *map_worker(long npages);
 bool madvise_worker(struct worker *w, int advice);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksm_vma_tests.c - KSM against the address-space system calls (munmap,
+ * KSM against the address-space system calls (munmap,
  * mremap, mprotect, madvise, fork, exec, mlock, userfaultfd), MADV_FREE,
  * duplicate KSM pages, fork churn and a randomised stress run that mixes
  * them all (see ksm_mm_util.h for how the checks work).
@@ -444,7 +444,6 @@ static enum result test_fork_churn(void)
 	return RES_PASS;
 }
 
-
 /* ---------------------------------------------------------------- stress */
 
 #define ST_WORKERS	8
@@ -610,7 +609,6 @@ static enum result test_stress(void)
 		return RES_FAIL;
 	return RES_PASS;
 }
-
 
 static const struct ksm_test tests[] = {
 	{ "address_space", test_address_space, false },
