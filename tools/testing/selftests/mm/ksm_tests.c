@@ -597,6 +597,12 @@ static enum result test_fork_exit_scanning(void)
 #define RUNNER_SKIP		4
 #define RUNNER_COW_PAGES	4000
 #define RUNNER_FILL		'*'
+/*
+ * Default -l: the base tree's program allows 120 s, which -P -s 100 (two
+ * full scans of 100 MiB at pages_to_scan 10) needs half of on a debug
+ * kernel under QEMU TCG alone; on a loaded host it can take twice that.
+ */
+#define RUNNER_LIMIT		600
 
 enum runner_check {
 	RC_MERGE,		/* -M */
@@ -633,7 +639,7 @@ static const char * const runner_title[] = {
 };
 
 static struct runner_opts ro = {
-	.check = RC_MERGE, .pages = 10, .limit = 120, .across = true,
+	.check = RC_MERGE, .pages = 10, .limit = RUNNER_LIMIT, .across = true,
 	.prot = PROT_READ | PROT_WRITE,
 };
 
@@ -1140,8 +1146,8 @@ static void runner_help(const char *prog)
 	       "  -P  time merging -s MiB;  -H  the same in huge pages\n"
 	       "  -D  time MADV_UNMERGEABLE of -s MiB;  -C  time writes to merged pages\n"
 	       "  -a  protection of the pages (rw);  -t  1: PR_SET_MEMORY_MERGE, 0: madvise\n"
-	       "  -l  time limit (120 s);  -d  show the KSM counters\n"
-	       "Exit: 0 passed, 1 failed, 4 skipped.\n", prog);
+	       "  -l  time limit (%d s);  -d  show the KSM counters\n"
+	       "Exit: 0 passed, 1 failed, 4 skipped.\n", prog, RUNNER_LIMIT);
 }
 
 /* Does the command line use the runner's options rather than test names? */
@@ -1299,6 +1305,11 @@ int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "--merge-any-probe"))
 		return merge_any_probe();
+	if (argc == 2 && !strcmp(argv[1], "-h")) {
+		runner_help(argv[0]);
+		ksm_tests_usage(argv[0], tests, ARRAY_SIZE(tests));
+		return 0;
+	}
 	if (runner_wanted(argc, argv))
 		return runner_main(argc, argv);
 	return ksm_tests_main(tests, ARRAY_SIZE(tests), argc, argv);
