@@ -5,7 +5,7 @@
 
 PKGS="qemu-system-x86 linux-source-6.12 busybox-static gcc make bc bison flex
 libelf-dev libssl-dev cpio ccache libnuma-dev xz-utils python3 rsync kmod
-sparse coccinelle gcc-aarch64-linux-gnu"
+sparse coccinelle gcc-aarch64-linux-gnu bash-static"
 # The benchmark's chart.
 [ "${WITH_BENCH:-0}" = 1 ] && PKGS="$PKGS gnuplot-nox"
 

@@ -64,7 +64,7 @@ def qemu_cmd(a, append, swap):
     if a.dimm_mb:
         # A cold-plugged DIMM on node 1: Linux finds it through ACPI memory
         # hotplug and adds its blocks offline (memhp_default_state), so only a
-        # test that onlines them (ksm_mm_tests hot_remove) ever uses it.
+        # test that onlines them (ksm_phys_tests hot_remove) ever uses it.
         cmd += ["-object", "memory-backend-ram,id=hp0,size=%dM" % a.dimm_mb,
                 "-device", "pc-dimm,id=dimm0,memdev=hp0,node=1"]
     if a.gdb:
