@@ -564,6 +564,24 @@ static bool ksm_scan_try_stable(struct ksm_item *item, unsigned long addr,
 	return true;
 }
 
+/*
+ * Split the large folio of @page, which the caller references once. Two
+ * twins within one large folio cannot be merged as they are: each holds a
+ * reference on the folio, and a split needs the only extra one.
+ */
+static void ksm_scan_split(struct ksm_mm *slot, struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	mmap_read_lock(slot->mm);
+	if (folio_trylock(folio)) {
+		split_huge_page(page);
+		/* The lock stays with the folio that holds @page now. */
+		folio_unlock(page_folio(page));
+	}
+	mmap_read_unlock(slot->mm);
+}
+
 static void ksm_scan_try_unstable(struct ksm_item *item, unsigned long addr,
 				  struct page *page, struct ksm_index_key key)
 {
@@ -573,6 +591,15 @@ static void ksm_scan_try_unstable(struct ksm_item *item, unsigned long addr,
 	other = ksm_index_unstable_find(key, item, page, &opage);
 	if (!other)
 		return;
+	if (page_folio(opage) == page_folio(page)) {
+		/*
+		 * Its twin is in the same large folio: split it, and leave
+		 * the twin in the index for the next page to pair with.
+		 */
+		folio_put(page_folio(opage));
+		ksm_scan_split(item->owner, page);
+		return;
+	}
 	ksm_index_unstable_erase(other);
 	ksm_merge_pair(item, addr, page, other, opage);
 	folio_put(page_folio(opage));
