@@ -575,7 +575,9 @@ static void ksm_scan_split(struct ksm_mm *slot, struct page *page)
 
 	mmap_read_lock(slot->mm);
 	if (folio_trylock(folio)) {
-		split_huge_page(page);
+		/* Split by someone else before we locked it: nothing to do. */
+		if (page_folio(page) == folio && folio_test_large(folio))
+			split_huge_page(page);
 		/* The lock stays with the folio that holds @page now. */
 		folio_unlock(page_folio(page));
 	}
@@ -594,10 +596,13 @@ static void ksm_scan_try_unstable(struct ksm_item *item, unsigned long addr,
 	if (page_folio(opage) == page_folio(page)) {
 		/*
 		 * Its twin is in the same large folio: split it, and leave
-		 * the twin in the index for the next page to pair with.
+		 * the twin in the index for the next page to pair with. The
+		 * same small folio (a fork child's page not copied yet) is
+		 * no twin at all.
 		 */
 		folio_put(page_folio(opage));
-		ksm_scan_split(item->owner, page);
+		if (folio_test_large(page_folio(page)))
+			ksm_scan_split(item->owner, page);
 		return;
 	}
 	ksm_index_unstable_erase(other);
