@@ -79,6 +79,8 @@
 
 /* Indexes, nodes, items, cursor, statistics: see DOC: Locking. */
 DEFINE_MUTEX(ksm_lock);
+/* Tasks other than ksmd waiting for ksm_lock: ksmd yields it between batches. */
+atomic_t ksm_lock_waiters = ATOMIC_INIT(0);
 /* Registered mms: ksm_mm_list, ksm_mm_hash and the cursor's mm. */
 DEFINE_SPINLOCK(ksm_mm_lock);
 LIST_HEAD(ksm_mm_list);
@@ -489,7 +491,7 @@ static int ksm_merge_now_range(struct mm_struct *mm, unsigned long start,
 	struct ksm_mm *slot;
 	int err;
 
-	if (mutex_lock_killable(&ksm_lock))
+	if (ksm_lock_other_killable())
 		return -EINTR;
 	/* The caller holds a user of @mm: its registration stays. */
 	spin_lock(&ksm_mm_lock);

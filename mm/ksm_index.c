@@ -382,12 +382,45 @@ bool ksm_node_has_room(const struct ksm_stable_node *node)
 	return node->nr_maps < READ_ONCE(ksm_tun.max_page_sharing);
 }
 
+/*
+ * One spare mapping array, allocated by ksm_node_prepare() before any folio
+ * is locked and consumed by ksm_node_reserve() under the KSM folio lock, so
+ * that growing a node's array never waits for reclaim with a folio locked
+ * (reclaim and migration would then wait on us). ksm_lock guards both.
+ */
+static struct ksm_item **ksm_spare_maps;
+static unsigned int ksm_spare_max;
+
+/**
+ * ksm_node_prepare - allocate what ksm_node_reserve() will need
+ * @node: the node one more mapping may be added to.
+ *
+ * Called with no folio locked. Failing is harmless: ksm_node_reserve() then
+ * tries an allocation that does not sleep, and the merge waits otherwise.
+ */
+void ksm_node_prepare(const struct ksm_stable_node *node)
+{
+	unsigned int want;
+
+	lockdep_assert_held(&ksm_lock);
+	if (node->nr_maps < node->max_maps)
+		return;
+	want = node->max_maps * 2;
+	if (ksm_spare_max == want)
+		return;
+	kvfree(ksm_spare_maps);
+	ksm_spare_maps = kvmalloc_array(want, sizeof(*ksm_spare_maps),
+					KSM_INDEX_GFP);
+	ksm_spare_max = ksm_spare_maps ? want : 0;
+}
+
 /**
  * ksm_node_reserve - make room in the mapping array for one more item
  * @node: the node.
  *
- * Callers may hold the KSM folio lock, so the allocation does not retry
- * reclaim hard; the merge that needed it is tried again later.
+ * Callers may hold the KSM folio lock: the new array is the one
+ * ksm_node_prepare() set aside, or one allocated without sleeping; the
+ * merge that needed it is tried again later if there is neither.
  *
  * Return: 0, or -ENOMEM.
  */
@@ -400,9 +433,16 @@ int ksm_node_reserve(struct ksm_stable_node *node)
 	if (node->nr_maps < node->max_maps)
 		return 0;
 	max = node->max_maps * 2;
-	maps = kvmalloc_array(max, sizeof(*maps), KSM_INDEX_GFP);
-	if (!maps)
-		return -ENOMEM;
+	if (ksm_spare_max == max) {
+		maps = ksm_spare_maps;
+		ksm_spare_maps = NULL;
+		ksm_spare_max = 0;
+	} else {
+		maps = kmalloc_array(max, sizeof(*maps),
+				     GFP_NOWAIT | __GFP_NOWARN);
+		if (!maps)
+			return -ENOMEM;
+	}
 	memcpy(maps, node->maps, node->nr_maps * sizeof(*maps));
 	ksm_node_free_maps(node->maps, node->max_maps);
 	node->maps = maps;

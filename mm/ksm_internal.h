@@ -385,11 +385,34 @@ static inline spinlock_t *ksm_pmd_huge_lock(pmd_t *pmd,
 
 /* ksm.c */
 extern struct mutex ksm_lock;
+extern atomic_t ksm_lock_waiters;
 extern spinlock_t ksm_mm_lock;
 extern struct list_head ksm_mm_list;
 extern struct ksm_tunables ksm_tun;
 extern struct ksm_stats ksm_stats;
 extern struct ksm_counts ksm_counts;
+
+/*
+ * ksm_lock for anyone but ksmd: a knob store or a merge request should not
+ * wait for the whole of a large pages_to_scan batch, so ksmd lets go of the
+ * lock at its next chunk of pages while someone is announced here.
+ */
+static inline void ksm_lock_other(void)
+{
+	atomic_inc(&ksm_lock_waiters);
+	mutex_lock(&ksm_lock);
+	atomic_dec(&ksm_lock_waiters);
+}
+
+static inline int ksm_lock_other_killable(void)
+{
+	int err;
+
+	atomic_inc(&ksm_lock_waiters);
+	err = mutex_lock_killable(&ksm_lock);
+	atomic_dec(&ksm_lock_waiters);
+	return err;
+}
 extern wait_queue_head_t ksmd_wait;
 
 #define ksm_stat_add(field, delta)					\
@@ -421,6 +444,7 @@ int ksm_node_add_map(struct ksm_stable_node *node, struct ksm_item *item);
 void ksm_node_del_map(struct ksm_stable_node *node, struct ksm_item *item);
 bool ksm_node_has_room(const struct ksm_stable_node *node);
 bool ksm_node_spare(const struct ksm_stable_node *node);
+void ksm_node_prepare(const struct ksm_stable_node *node);
 int ksm_node_reserve(struct ksm_stable_node *node);
 void ksm_node_retire(struct ksm_stable_node *node, struct folio *kfolio);
 struct ksm_stable_node *ksm_index_stable_find(struct ksm_index_key key,

@@ -127,7 +127,7 @@ unsigned long ksm_memory_rehome(void)
 
 static void ksm_memory_rehome_fn(struct work_struct *work)
 {
-	mutex_lock(&ksm_lock);
+	ksm_lock_other();
 	/* Not while offlining: MEM_OFFLINE re-homes what moved. */
 	if (atomic_read(&ksm_rehome_pending) && !ksm_offlining)
 		ksm_memory_rehome();
@@ -148,7 +148,7 @@ static int ksm_memory_callback(struct notifier_block *nb,
 	if (action != MEM_GOING_OFFLINE && action != MEM_OFFLINE &&
 	    action != MEM_CANCEL_OFFLINE)
 		return NOTIFY_OK;
-	mutex_lock(&ksm_lock);
+	ksm_lock_other();
 	if (action == MEM_GOING_OFFLINE) {
 		/* ksmd is between two batches now; it sleeps until told. */
 		ksm_memory_set_offlining(true);

@@ -412,6 +412,7 @@ int ksm_merge_into_node(struct ksm_item *item, unsigned long addr,
 	int err;
 
 	lockdep_assert_held(&ksm_lock);
+	ksm_node_prepare(node);
 	err = ksm_merge_prepare(slot, addr, page, true, &vma, &orig);
 	if (err)
 		goto out;
@@ -593,6 +594,10 @@ int ksm_merge_adopt(struct ksm_item *item, unsigned long addr,
 	int err = -EFAULT;
 
 	lockdep_assert_held(&ksm_lock);
+	/* Our reference keeps @kfolio, and ksm_lock its node. */
+	node = folio_ksm_node(kfolio);
+	if (node)
+		ksm_node_prepare(node);
 	mmap_read_lock(slot->mm);
 	vma = ksm_merge_find_vma(slot, addr);
 	if (vma && !ksm_merge_trackable(vma, addr)) {

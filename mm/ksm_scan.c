@@ -858,7 +858,8 @@ static void ksmd_scan(unsigned long budget)
 			ksm_advisor_round_end(ksmd_task);
 			return;
 		}
-		if (kthread_should_stop() || freezing(current))
+		if (kthread_should_stop() || freezing(current) ||
+		    atomic_read(&ksm_lock_waiters))
 			return;
 		cond_resched();
 	}
@@ -1011,7 +1012,7 @@ static int ksmd_thread(void *unused)
 	set_user_nice(current, 5);
 	while (!kthread_should_stop()) {
 		mutex_lock(&ksm_lock);
-		if (ksmd_should_scan())
+		if (ksmd_should_scan() && !atomic_read(&ksm_lock_waiters))
 			ksmd_scan(READ_ONCE(ksm_tun.pages_to_scan));
 		mutex_unlock(&ksm_lock);
 		ksmd_sleep();

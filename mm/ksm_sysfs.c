@@ -171,7 +171,7 @@ static ssize_t ksm_knob_store(struct kobject *kobj, struct kobj_attribute *attr,
 	err = ksm_knob_parse(buf, &knob->range, &val);
 	if (err)
 		return err;
-	mutex_lock(&ksm_lock);
+	ksm_lock_other();
 	if (knob->apply)
 		err = knob->apply(knob->value, val);
 	else

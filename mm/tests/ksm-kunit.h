@@ -699,6 +699,28 @@ static void ksm_test_node_maps(struct kunit *test)
 	shared = ksm_stats.pages_shared;
 	sharing = ksm_stats.pages_sharing;
 	node = ksm_test_node(test, src, &folio);
+	/* Grown from the array set aside with no folio locked, in order. */
+	for (i = 0; i < ARRAY_SIZE(items); i++) {
+		struct ksm_item **want = node->maps;
+
+		ksm_node_prepare(node);
+		if (node->nr_maps == node->max_maps)
+			want = ksm_spare_maps;
+		KUNIT_EXPECT_NOT_NULL(test, want);
+		KUNIT_EXPECT_EQ(test, ksm_node_add_map(node, &items[i]), 0);
+		KUNIT_EXPECT_PTR_EQ(test, node->maps, want);
+	}
+	for (i = 0; i < ARRAY_SIZE(items); i++)
+		KUNIT_EXPECT_PTR_EQ(test, node->maps[i], &items[i]);
+	for (i = 0; i < ARRAY_SIZE(items); i++)
+		ksm_node_del_map(node, &items[i]);
+	KUNIT_EXPECT_EQ(test, ksm_stats.pages_shared, shared);
+	KUNIT_EXPECT_EQ(test, ksm_stats.pages_sharing, sharing);
+	ksm_node_free_maps(node->maps, node->max_maps);
+	node->maps = kmem_cache_alloc(ksm_maps_cache,
+				      GFP_KERNEL | __GFP_NOFAIL);
+	node->max_maps = KSM_NODE_FIRST_MAPS;
+	/* And without it: the allocation that does not sleep. */
 	for (i = 0; i < ARRAY_SIZE(items); i++)
 		KUNIT_EXPECT_EQ(test, ksm_node_add_map(node, &items[i]), 0);
 	KUNIT_EXPECT_EQ(test, node->nr_maps, 9U);
