@@ -163,6 +163,39 @@ static void ksm_index_count_unshared(struct ksm_index *idx, long delta)
 		ksm_stat_add(pages_unshared, delta);
 }
 
+/* Words of the page between two sampled words. */
+#define KSM_SAMPLE_STRIDE	(PAGE_SIZE / sizeof(u64) / KSM_SAMPLE_WORDS)
+/* Odd multipliers (from MurmurHash3's finaliser); any odd one is a bijection. */
+#define KSM_HASH_MUL		0xff51afd7ed558ccdULL
+#define KSM_HASH_FOLD_MUL	0xc4ceb9fe1a85ec53ULL
+/* ksm_index_page_hash() takes the sample in four blocks of eight. */
+static_assert(KSM_SAMPLE_WORDS == 32);
+
+/* Sample @i: a word of the @i-th block, at a place that varies by block. */
+static __always_inline unsigned int ksm_sample_at(unsigned int i)
+{
+	return i * KSM_SAMPLE_STRIDE + i * 7 % KSM_SAMPLE_STRIDE;
+}
+
+static inline u64 ksm_hash_mix(u64 acc, u64 word)
+{
+	return (acc ^ word) * KSM_HASH_MUL;
+}
+
+/* Mix samples @i to @i + 7, @i a constant: unrolled, fixed offsets. */
+static __always_inline u64 ksm_hash_eight(u64 acc, const u64 *words,
+					  unsigned int i)
+{
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 1)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 2)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 3)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 4)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 5)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 6)]));
+	return ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 7)]));
+}
+
 /**
  * ksm_index_page_hash - hash a sample of the words of a page
  * @page: the page, which may change under us.
@@ -171,22 +204,27 @@ static void ksm_index_count_unshared(struct ksm_index *idx, long delta)
  * word, where small changes are common. It detects changes and spreads
  * pages over buckets; it never decides that two pages are the same.
  *
+ * ksmd hashes every page it looks at, so each word costs one load, one
+ * xor and one multiply, unrolled. Every step is a bijection of the
+ * accumulator for a given word, so a change in any one sampled word
+ * always changes the 64 bits; the multiplications carry each bit only
+ * upwards, and the final fold brings the high half, where every word
+ * counts, down again before the top 32 bits are taken.
+ *
  * Return: the sample hash.
  */
 u32 ksm_index_page_hash(struct page *page)
 {
-	const unsigned int stride = PAGE_SIZE / sizeof(u64) / KSM_SAMPLE_WORDS;
 	const u64 *words = kmap_local_page(page);
 	u64 acc = 0x9e3779b97f4a7c15ULL;
-	unsigned int i;
 
-	for (i = 0; i < KSM_SAMPLE_WORDS; i++) {
-		acc ^= READ_ONCE(words[i * stride + (i * 7) % stride]);
-		acc *= 0xff51afd7ed558ccdULL;
-		acc ^= acc >> 29;
-	}
+	acc = ksm_hash_eight(acc, words, 0);
+	acc = ksm_hash_eight(acc, words, 8);
+	acc = ksm_hash_eight(acc, words, 16);
+	acc = ksm_hash_eight(acc, words, 24);
+	acc ^= acc >> 32;
 	kunmap_local(words);
-	return (u32)(acc ^ (acc >> 32));
+	return (u32)((acc * KSM_HASH_FOLD_MUL) >> 32);
 }
 
 /* Index of the first block of 8 words that differs, or PAGE_SIZE / 8. */

@@ -361,6 +361,9 @@ static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 	}
 	for (pte = start; addr < end; addr += PAGE_SIZE, pte++) {
 		pteval = ptep_get(pte);
+		/* Sparse page tables are mostly empty entries: test them first. */
+		if (pte_none(pteval))
+			continue;
 		page = ksm_scan_pte_page(walk->vma, addr, pteval);
 		if (!page) {
 			item = ksm_scan_migrating(walk->private, addr, pteval);

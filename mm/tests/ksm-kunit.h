@@ -894,8 +894,44 @@ static void ksm_test_pages_same(struct kunit *test)
 	__free_page(p2);
 }
 
+/*
+ * The sample hash sees each sampled word, down to its top bit, and no
+ * other word: its changes are the ones the volatility gate may notice.
+ */
+static void ksm_test_page_hash(struct kunit *test)
+{
+	struct page *page = alloc_page(GFP_KERNEL);
+	unsigned int i, bit, at;
+	u64 *w;
+	u32 hash;
+
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	w = page_address(page);
+	for (i = 0; i < PAGE_SIZE / sizeof(u64); i++)
+		w[i] = i * 0x9e3779b97f4a7c15ULL;
+	hash = ksm_index_page_hash(page);
+	for (i = 0; i < KSM_SAMPLE_WORDS; i++) {
+		at = ksm_sample_at(i);
+		for (bit = 0; bit < 64; bit += 21) {
+			w[at] ^= 1ULL << bit;
+			KUNIT_EXPECT_NE_MSG(test, ksm_index_page_hash(page), hash,
+					    "sample %u bit %u", i, bit);
+			w[at] ^= 1ULL << bit;
+		}
+		w[at] ^= 1ULL << 63;
+		KUNIT_EXPECT_NE(test, ksm_index_page_hash(page), hash);
+		w[at] ^= 1ULL << 63;
+		/* The word after a sampled one never is one. */
+		w[at + 1] ^= ~0ULL;
+		KUNIT_EXPECT_EQ(test, ksm_index_page_hash(page), hash);
+		w[at + 1] ^= ~0ULL;
+	}
+	__free_page(page);
+}
+
 static struct kunit_case ksm_test_cases[] = {
 	KUNIT_CASE(ksm_test_pages_same),
+	KUNIT_CASE(ksm_test_page_hash),
 	KUNIT_CASE(ksm_test_item_bits),
 	KUNIT_CASE(ksm_test_knob_parse),
 	KUNIT_CASE(ksm_test_profit),
