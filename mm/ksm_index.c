@@ -791,6 +791,11 @@ static struct ksm_stable_node *ksm_stable_find(struct ksm_index *idx,
 	int ret, err;
 
 	ksm_index_assert_held(idx);
+	/* Until the first KSM page, every page is looked up for nothing. */
+	if (!idx->nr_leaders && list_empty(&idx->pending)) {
+		*kfolio = NULL;
+		return NULL;
+	}
 	/* Grown here, where no folio lock is held, rather than on insert. */
 	if (idx->nr_leaders >= (2UL << idx->stable_bits))
 		ksm_stable_grow(idx);
@@ -1089,7 +1094,8 @@ static bool ksm_stable_hash_known(struct ksm_index *idx, u32 hash)
  * is in the old table exactly when its old bucket was not moved yet: each
  * entry is in one place, which every lookup, insert and erase finds.
  */
-static struct ksm_item **ksm_unstable_bucket(struct ksm_index *idx, u32 hash)
+static inline struct ksm_item **ksm_unstable_bucket(struct ksm_index *idx,
+						    u32 hash)
 {
 	unsigned int nr;
 
@@ -1174,13 +1180,16 @@ static void ksm_unstable_grow(struct ksm_index *idx)
  * Called once per lookup or insert, before any chain is walked: keeps
  * about one entry per bucket within a round, whatever the round before
  * held. A table that doubles at one entry per bucket has moved all of its
- * old buckets, a few per call, long before it holds two.
+ * old buckets, a few per call, long before it holds two. Inline: ksmd
+ * calls it for every page, and almost always finds nothing to do.
  */
-static void ksm_unstable_grow_step(struct ksm_index *idx)
+static inline void ksm_unstable_grow_step(struct ksm_index *idx)
 {
+	if (likely(!idx->unstable_old && idx->nr_chained <= idx->grow_at))
+		return;
 	if (idx->unstable_old)
 		ksm_unstable_move(idx, KSM_UNSTABLE_MOVE_BUCKETS);
-	else if (idx->nr_chained > idx->grow_at)
+	else
 		ksm_unstable_grow(idx);
 }
 
