@@ -357,15 +357,54 @@ static struct page *ksm_scan_pte_page(struct vm_area_struct *vma,
 	return page;
 }
 
+/*
+ * The first non-empty pte from @pte on, or @last. Sparse page tables are
+ * mostly empty entries: each costs a load, a test and the loop's step.
+ * Out of line and tested at the bottom, so that the loop keeps both
+ * pointers in registers whatever the caller holds.
+ */
+static noinline pte_t *ksm_scan_skip_none(pte_t *pte, pte_t *last)
+{
+	if (pte >= last)
+		return last;
+	do {
+		if (!pte_none(ptep_get(pte)))
+			return pte;
+	} while (++pte < last);
+	return last;
+}
+
+/* Pick the page a non-empty pte maps, if any; false if the batch is full. */
+static bool ksm_scan_pte(struct mm_walk *walk, unsigned long addr,
+			 pte_t pteval)
+{
+	struct ksm_item *item;
+	struct folio *folio;
+	struct page *page;
+
+	page = ksm_scan_pte_page(walk->vma, addr, pteval);
+	if (!page) {
+		item = ksm_scan_migrating(walk->private, addr, pteval);
+		return !item || ksm_scan_add(walk->private, addr, NULL, item);
+	}
+	folio = page_folio(page);
+	item = ksm_scan_merged(walk->private, addr, folio);
+	if (item)
+		return ksm_scan_add(walk->private, addr, NULL, item);
+	if (!ksm_scan_add(walk->private, addr,
+			  folio_test_large(folio) ? NULL : page, NULL))
+		return false;
+	if (!folio_test_large(folio))
+		folio_get(folio);
+	return true;
+}
+
 static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 			      unsigned long end, struct mm_walk *walk)
 {
 	pmd_t pmdval = pmdp_get_lockless(pmd);
-	struct ksm_item *item;
-	struct folio *folio;
-	struct page *page;
-	pte_t *start, *pte, pteval;
-	spinlock_t *ptl;
+	pte_t *start, *last, *pte;
+	spinlock_t *ptl;	/* of the page table, held while it is read */
 	int ret = 0;
 
 	if (pmd_trans_huge(pmdval))
@@ -377,36 +416,16 @@ static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 		walk->action = ACTION_AGAIN;
 		return 0;
 	}
-	for (pte = start; addr < end; addr += PAGE_SIZE, pte++) {
-		pteval = ptep_get(pte);
-		/* Sparse page tables are mostly empty entries: test them first. */
-		if (pte_none(pteval))
-			continue;
-		page = ksm_scan_pte_page(walk->vma, addr, pteval);
-		if (!page) {
-			item = ksm_scan_migrating(walk->private, addr, pteval);
-			if (item && !ksm_scan_add(walk->private, addr, NULL, item)) {
-				ret = 1;
-				break;
-			}
-			continue;
-		}
-		folio = page_folio(page);
-		item = ksm_scan_merged(walk->private, addr, folio);
-		if (item) {
-			if (!ksm_scan_add(walk->private, addr, NULL, item)) {
-				ret = 1;
-				break;
-			}
-			continue;
-		}
-		if (!ksm_scan_add(walk->private, addr,
-				  folio_test_large(folio) ? NULL : page, NULL)) {
+	last = start + ((end - addr) >> PAGE_SHIFT);
+	for (pte = start; ; pte++) {
+		pte = ksm_scan_skip_none(pte, last);
+		if (pte == last)
+			break;
+		if (!ksm_scan_pte(walk, addr + ((pte - start) << PAGE_SHIFT),
+				  ptep_get(pte))) {
 			ret = 1;
 			break;
 		}
-		if (!folio_test_large(folio))
-			folio_get(folio);
 	}
 	pte_unmap_unlock(start, ptl);
 	return ret;
