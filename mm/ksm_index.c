@@ -15,7 +15,9 @@
  *
  * The unstable index holds candidate pages seen in the current scan round,
  * chained through their tracking items in a hash table that is emptied at
- * the end of every round. A chain holds at most one item per hash value:
+ * the end of every round, and doubled within the round, a few buckets
+ * moved per lookup, when it holds more than one entry per bucket. A chain
+ * holds at most one item per hash value:
  * a second page with the same hash (and other contents) turns that entry
  * into a collision group, a red-black tree ordered by contents.
  *
@@ -44,6 +46,10 @@
 #define KSM_SAMPLE_WORDS	32
 /* Smallest table; tables grow and shrink with their entries. */
 #define KSM_INDEX_MIN_BITS	8
+/* Largest unstable table: its size, 1U << bits, is an unsigned int. */
+#define KSM_INDEX_MAX_BITS	31
+/* Old unstable buckets moved to the new table per lookup while it grows. */
+#define KSM_UNSTABLE_MOVE_BUCKETS	4
 /* Entries of the mapping array a new stable node gets. */
 #define KSM_NODE_FIRST_MAPS	4
 /* Stable buckets a sweep looks at per call (it resumes where it stopped). */
@@ -89,6 +95,12 @@ struct ksm_index_twig {
  * @sweep_next: the stable bucket the next sweep slice starts at.
  * @unstable: unstable buckets, chains of items and group heads.
  * @unstable_bits: log2 of the number of unstable buckets.
+ * @unstable_old: while the unstable table grows, the table before, whose
+ *	buckets from @unstable_moved on still hold their entries; NULL else.
+ * @unstable_old_bits: log2 of the number of buckets of @unstable_old.
+ * @unstable_moved: buckets of @unstable_old already moved to @unstable.
+ * @nr_chained: entries (items and group heads) in the chains this round.
+ * @grow_at: @nr_chained at which the unstable table grows next.
  * @nr_unstable: items inserted in this round, which sizes the next one.
  * @groups: this round's collision groups.
  * @round: the current round; starts at 1 so that a zeroed item never
@@ -111,6 +123,11 @@ struct ksm_index {
 	unsigned int sweep_next;
 	struct ksm_item **unstable;
 	unsigned int unstable_bits;
+	struct ksm_item **unstable_old;
+	unsigned int unstable_old_bits;
+	unsigned int unstable_moved;
+	unsigned long nr_chained;
+	unsigned long grow_at;
 	unsigned long nr_unstable;
 	struct list_head groups;
 	u32 round;
@@ -146,6 +163,39 @@ static void ksm_index_count_unshared(struct ksm_index *idx, long delta)
 		ksm_stat_add(pages_unshared, delta);
 }
 
+/* Words of the page between two sampled words. */
+#define KSM_SAMPLE_STRIDE	(PAGE_SIZE / sizeof(u64) / KSM_SAMPLE_WORDS)
+/* Odd multipliers (MurmurHash3's finaliser's); any odd one is a bijection. */
+#define KSM_HASH_MUL		0xff51afd7ed558ccdULL
+#define KSM_HASH_FOLD_MUL	0xc4ceb9fe1a85ec53ULL
+/* ksm_index_page_hash() takes the sample in four blocks of eight. */
+static_assert(KSM_SAMPLE_WORDS == 32);
+
+/* Sample @i: a word of the @i-th block, at a place that varies by block. */
+static __always_inline unsigned int ksm_sample_at(unsigned int i)
+{
+	return i * KSM_SAMPLE_STRIDE + i * 7 % KSM_SAMPLE_STRIDE;
+}
+
+static inline u64 ksm_hash_mix(u64 acc, u64 word)
+{
+	return (acc ^ word) * KSM_HASH_MUL;
+}
+
+/* Mix samples @i to @i + 7, @i a constant: unrolled, fixed offsets. */
+static __always_inline u64 ksm_hash_eight(u64 acc, const u64 *words,
+					  unsigned int i)
+{
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 1)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 2)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 3)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 4)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 5)]));
+	acc = ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 6)]));
+	return ksm_hash_mix(acc, READ_ONCE(words[ksm_sample_at(i + 7)]));
+}
+
 /**
  * ksm_index_page_hash - hash a sample of the words of a page
  * @page: the page, which may change under us.
@@ -154,34 +204,51 @@ static void ksm_index_count_unshared(struct ksm_index *idx, long delta)
  * word, where small changes are common. It detects changes and spreads
  * pages over buckets; it never decides that two pages are the same.
  *
+ * ksmd hashes every page it looks at, so each word costs one load, one
+ * xor and one multiply, unrolled. Every step is a bijection of the
+ * accumulator for a given word, so a change in any one sampled word
+ * always changes the 64 bits; the multiplications carry each bit only
+ * upwards, and the final fold brings the high half, where every word
+ * counts, down again before the top 32 bits are taken.
+ *
  * Return: the sample hash.
  */
 u32 ksm_index_page_hash(struct page *page)
 {
-	const unsigned int stride = PAGE_SIZE / sizeof(u64) / KSM_SAMPLE_WORDS;
 	const u64 *words = kmap_local_page(page);
 	u64 acc = 0x9e3779b97f4a7c15ULL;
-	unsigned int i;
 
-	for (i = 0; i < KSM_SAMPLE_WORDS; i++) {
-		acc ^= READ_ONCE(words[i * stride + (i * 7) % stride]);
-		acc *= 0xff51afd7ed558ccdULL;
-		acc ^= acc >> 29;
-	}
+	acc = ksm_hash_eight(acc, words, 0);
+	acc = ksm_hash_eight(acc, words, 8);
+	acc = ksm_hash_eight(acc, words, 16);
+	acc = ksm_hash_eight(acc, words, 24);
+	acc ^= acc >> 32;
 	kunmap_local(words);
-	return (u32)(acc ^ (acc >> 32));
+	return (u32)((acc * KSM_HASH_FOLD_MUL) >> 32);
 }
 
-/* Index of the first block of 8 words that differs, or PAGE_SIZE / 8. */
+/* The bits in which 8 words at @a and 8 at @b differ, or 0. */
+static __always_inline u64 ksm_words_diff8(const u64 *a, const u64 *b)
+{
+	return (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) |
+	       (a[3] ^ b[3]) | (a[4] ^ b[4]) | (a[5] ^ b[5]) |
+	       (a[6] ^ b[6]) | (a[7] ^ b[7]);
+}
+
+/*
+ * Index of the first block of 32 words that differs, or PAGE_SIZE / 8.
+ * Identical pages are the costly case (every merge compares twice), and
+ * blocks of 32 words spend the least on the loop around them.
+ */
 static unsigned int ksm_pages_first_diff(const u64 *a, const u64 *b)
 {
 	unsigned int i;
 
-	for (i = 0; i < PAGE_SIZE / sizeof(u64); i += 8)
-		if ((a[i] ^ b[i]) | (a[i + 1] ^ b[i + 1]) |
-		    (a[i + 2] ^ b[i + 2]) | (a[i + 3] ^ b[i + 3]) |
-		    (a[i + 4] ^ b[i + 4]) | (a[i + 5] ^ b[i + 5]) |
-		    (a[i + 6] ^ b[i + 6]) | (a[i + 7] ^ b[i + 7]))
+	for (i = 0; i < PAGE_SIZE / sizeof(u64); i += 32)
+		if (ksm_words_diff8(a + i, b + i) |
+		    ksm_words_diff8(a + i + 8, b + i + 8) |
+		    ksm_words_diff8(a + i + 16, b + i + 16) |
+		    ksm_words_diff8(a + i + 24, b + i + 24))
 			break;
 	return i;
 }
@@ -191,9 +258,9 @@ static unsigned int ksm_pages_first_diff(const u64 *a, const u64 *b)
  * @page1: one page.
  * @page2: the other.
  *
- * Compares a cache line of words per step (the generic memcmp() goes byte
- * by byte, and compares are most of the time of a merge). The order is by
- * native words: any total order serves the index.
+ * Compares four cache lines of words per step (the generic memcmp() goes
+ * byte by byte, and compares are most of the time of a merge). The order
+ * is by native words: any total order serves the index.
  *
  * Return: 0 if every byte is the same, else -1 or 1.
  */
@@ -776,6 +843,11 @@ static struct ksm_stable_node *ksm_stable_find(struct ksm_index *idx,
 	int ret, err;
 
 	ksm_index_assert_held(idx);
+	/* Until the first KSM page, every page is looked up for nothing. */
+	if (!idx->nr_leaders && list_empty(&idx->pending)) {
+		*kfolio = NULL;
+		return NULL;
+	}
 	/* Grown here, where no folio lock is held, rather than on insert. */
 	if (idx->nr_leaders >= (2UL << idx->stable_bits))
 		ksm_stable_grow(idx);
@@ -1068,9 +1140,109 @@ static bool ksm_stable_hash_known(struct ksm_index *idx, u32 hash)
 
 /* ---- The unstable index ---- */
 
-static unsigned int ksm_unstable_nr(struct ksm_index *idx, u32 hash)
+/*
+ * The bucket that holds the entries of @hash. While the table grows, an
+ * old bucket keeps its entries until it is moved as a whole, and a hash
+ * is in the old table exactly when its old bucket was not moved yet: each
+ * entry is in one place, which every lookup, insert and erase finds.
+ */
+static inline struct ksm_item **ksm_unstable_bucket(struct ksm_index *idx,
+						    u32 hash)
 {
-	return hash_32(hash, idx->unstable_bits);
+	unsigned int nr;
+
+	if (idx->unstable_old) {
+		nr = hash_32(hash, idx->unstable_old_bits);
+		if (nr >= idx->unstable_moved)
+			return &idx->unstable_old[nr];
+	}
+	return &idx->unstable[hash_32(hash, idx->unstable_bits)];
+}
+
+/*
+ * Move the entries of the next old bucket to the new table. The table
+ * grows by one bit and hash_32() keeps the top bits of one product, so
+ * old bucket i splits into new buckets 2i and 2i + 1, which nothing filled
+ * before (their hashes went to bucket i until now); each chain keeps its
+ * order.
+ */
+static void ksm_unstable_move_bucket(struct ksm_index *idx)
+{
+	struct ksm_item *entry = idx->unstable_old[idx->unstable_moved];
+	struct ksm_item **tails[2], *next;
+	unsigned int nr;
+
+	VM_WARN_ON_ONCE(idx->unstable_bits != idx->unstable_old_bits + 1);
+	tails[0] = &idx->unstable[idx->unstable_moved * 2];
+	tails[1] = tails[0] + 1;
+	for (; entry; entry = next) {
+		next = entry->chain_next;
+		nr = hash_32(entry->hash, idx->unstable_bits) & 1;
+		*tails[nr] = entry;
+		tails[nr] = &entry->chain_next;
+	}
+	*tails[0] = NULL;
+	*tails[1] = NULL;
+	idx->unstable_moved++;
+}
+
+/* Move up to @nr old buckets; free the old table once all have moved. */
+static void ksm_unstable_move(struct ksm_index *idx, unsigned int nr)
+{
+	unsigned int size = 1U << idx->unstable_old_bits;
+
+	while (nr-- && idx->unstable_moved < size)
+		ksm_unstable_move_bucket(idx);
+	if (idx->unstable_moved < size)
+		return;
+	kvfree(idx->unstable_old);
+	idx->unstable_old = NULL;
+	idx->unstable_moved = 0;
+}
+
+/*
+ * Start doubling the unstable table. The entries move a few buckets per
+ * lookup (ksm_unstable_grow_step()), so no lookup waits for a whole pass.
+ * Without memory the old table goes on serving, longer chains for a
+ * while, and growing is tried again once the entries doubled.
+ */
+static void ksm_unstable_grow(struct ksm_index *idx)
+{
+	unsigned int bits = idx->unstable_bits + 1;
+	struct ksm_item **table;
+
+	if (bits > KSM_INDEX_MAX_BITS)
+		return;
+	table = kvcalloc(1U << bits, sizeof(*table), KSM_INDEX_GFP);
+	if (!table) {
+		idx->grow_at = idx->nr_chained * 2;
+		return;
+	}
+	idx->unstable_old = idx->unstable;
+	idx->unstable_old_bits = idx->unstable_bits;
+	idx->unstable_moved = 0;
+	idx->unstable = table;
+	idx->unstable_bits = bits;
+	idx->grow_at = 1UL << bits;
+	/* The filled buckets are past counting: the round's end clears all. */
+	idx->nr_filled = KSM_INDEX_FEW_BUCKETS + 1;
+}
+
+/*
+ * Called once per lookup or insert, before any chain is walked: keeps
+ * about one entry per bucket within a round, whatever the round before
+ * held. A table that doubles at one entry per bucket has moved all of its
+ * old buckets, a few per call, long before it holds two. Inline: ksmd
+ * calls it for every page, and almost always finds nothing to do.
+ */
+static inline void ksm_unstable_grow_step(struct ksm_index *idx)
+{
+	if (likely(!idx->unstable_old && idx->nr_chained <= idx->grow_at))
+		return;
+	if (idx->unstable_old)
+		ksm_unstable_move(idx, KSM_UNSTABLE_MOVE_BUCKETS);
+	else
+		ksm_unstable_grow(idx);
 }
 
 static bool ksm_item_in_group(const struct ksm_item *item)
@@ -1088,38 +1260,51 @@ static struct ksm_index_group *ksm_head_group(struct ksm_item *head)
 	return container_of(head, struct ksm_index_group, head);
 }
 
+/*
+ * Remember which buckets of the table this round filled while they are
+ * few, so that the round's end clears just those. A table that grows
+ * holds many: its end clears the whole table.
+ */
+static void ksm_unstable_note_filled(struct ksm_index *idx,
+				     struct ksm_item **bucket)
+{
+	if (*bucket || idx->nr_filled > KSM_INDEX_FEW_BUCKETS)
+		return;
+	if (idx->nr_filled < KSM_INDEX_FEW_BUCKETS)
+		idx->filled[idx->nr_filled] = bucket - idx->unstable;
+	idx->nr_filled++;
+}
+
 /* Put @entry (an item or a group head) at the front of its bucket. */
 static void ksm_unstable_push(struct ksm_index *idx, struct ksm_item *entry)
 {
-	unsigned int nr = ksm_unstable_nr(idx, entry->hash);
-	struct ksm_item **bucket = &idx->unstable[nr];
+	struct ksm_item **bucket = ksm_unstable_bucket(idx, entry->hash);
 
-	if (!*bucket && idx->nr_filled <= KSM_INDEX_FEW_BUCKETS) {
-		if (idx->nr_filled < KSM_INDEX_FEW_BUCKETS)
-			idx->filled[idx->nr_filled] = nr;
-		idx->nr_filled++;
-	}
+	ksm_unstable_note_filled(idx, bucket);
 	entry->round = idx->round;
 	entry->chain_next = *bucket;
 	*bucket = entry;
+	idx->nr_chained++;
 }
 
 /* Take @entry out of its bucket chain. */
 static void ksm_unstable_unchain(struct ksm_index *idx, struct ksm_item *entry)
 {
-	struct ksm_item **link = &idx->unstable[ksm_unstable_nr(idx, entry->hash)];
+	struct ksm_item **link = ksm_unstable_bucket(idx, entry->hash);
 
 	while (*link && *link != entry)
 		link = &(*link)->chain_next;
-	if (!WARN_ON_ONCE(!*link))
-		*link = entry->chain_next;
+	if (WARN_ON_ONCE(!*link))
+		return;
+	*link = entry->chain_next;
+	idx->nr_chained--;
 }
 
 /* The group an item of this round's collision groups is in. */
 static struct ksm_index_group *ksm_unstable_group_of(struct ksm_index *idx,
 						     struct ksm_item *item)
 {
-	struct ksm_item *entry = idx->unstable[ksm_unstable_nr(idx, item->hash)];
+	struct ksm_item *entry = *ksm_unstable_bucket(idx, item->hash);
 
 	for (; entry; entry = entry->chain_next)
 		if (ksm_item_state(entry) == KSM_ITEM_GROUP &&
@@ -1294,7 +1479,7 @@ static void ksm_group_absorb(struct ksm_index *idx,
 	struct ksm_item *entry, *next, *twin;
 	struct page *page, *other;
 
-	entry = idx->unstable[ksm_unstable_nr(idx, key.hash)];
+	entry = *ksm_unstable_bucket(idx, key.hash);
 	for (; entry; entry = next) {
 		next = entry->chain_next;
 		if (entry->hash != key.hash ||
@@ -1327,7 +1512,8 @@ static struct ksm_item *ksm_unstable_match(struct ksm_index *idx,
 
 	ksm_index_assert_held(idx);
 	VM_WARN_ON_ONCE(ksm_item_state(item) != KSM_ITEM_IDLE);
-	entry = idx->unstable[ksm_unstable_nr(idx, key.hash)];
+	ksm_unstable_grow_step(idx);
+	entry = *ksm_unstable_bucket(idx, key.hash);
 	for (; entry; entry = next) {
 		next = entry->chain_next;
 		if (entry->hash != key.hash || entry == item)
@@ -1397,12 +1583,13 @@ void ksm_index_unstable_insert(struct ksm_item *item, struct ksm_index_key key)
 	ksm_index_assert_held(idx);
 	VM_WARN_ON_ONCE(ksm_item_state(item) != KSM_ITEM_IDLE);
 	idx->nr_unstable++;
+	ksm_unstable_grow_step(idx);
 	ksm_unstable_chain(idx, item, key.hash);
 }
 
 static bool ksm_unstable_hash_known(struct ksm_index *idx, u32 hash)
 {
-	struct ksm_item *entry = idx->unstable[ksm_unstable_nr(idx, hash)];
+	struct ksm_item *entry = *ksm_unstable_bucket(idx, hash);
 
 	for (; entry; entry = entry->chain_next)
 		if (entry->hash == hash)
@@ -1456,12 +1643,13 @@ static void ksm_unstable_free_groups(struct ksm_index *idx)
 /*
  * Size the unstable buckets for the round to come from the items of the
  * round that ended: about two per bucket. Keeps the old table if a new
- * one cannot be had.
+ * one cannot be had; the round grows it if it must.
  */
 static void ksm_unstable_resize(struct ksm_index *idx)
 {
-	unsigned int bits = max_t(unsigned int, KSM_INDEX_MIN_BITS,
-				  order_base_2(idx->nr_unstable / 2 + 1));
+	unsigned int bits = clamp_t(unsigned int,
+				    order_base_2(idx->nr_unstable / 2 + 1),
+				    KSM_INDEX_MIN_BITS, KSM_INDEX_MAX_BITS);
 	struct ksm_item **table;
 
 	/* Shrink lazily, so that a round of fewer items costs no churn. */
@@ -1482,6 +1670,10 @@ static void ksm_unstable_empty(struct ksm_index *idx)
 	unsigned int nr;
 
 	ksm_unstable_free_groups(idx);
+	/* Its entries belong to the round that ends: nothing to move. */
+	kvfree(idx->unstable_old);
+	idx->unstable_old = NULL;
+	idx->unstable_moved = 0;
 	if (idx->nr_filled <= KSM_INDEX_FEW_BUCKETS) {
 		while (idx->nr_filled) {
 			nr = idx->filled[--idx->nr_filled];
@@ -1494,6 +1686,8 @@ static void ksm_unstable_empty(struct ksm_index *idx)
 	}
 	ksm_unstable_resize(idx);
 	idx->nr_unstable = 0;
+	idx->nr_chained = 0;
+	idx->grow_at = 1UL << idx->unstable_bits;
 	idx->round++;
 }
 
@@ -1528,6 +1722,7 @@ static int ksm_index_setup(struct ksm_index *idx,
 	idx->round = 1;
 	idx->stable_bits = KSM_INDEX_MIN_BITS;
 	idx->unstable_bits = KSM_INDEX_MIN_BITS;
+	idx->grow_at = 1UL << idx->unstable_bits;
 	INIT_LIST_HEAD(&idx->pending);
 	INIT_LIST_HEAD(&idx->groups);
 	idx->stable = kvcalloc(1U << idx->stable_bits, sizeof(*idx->stable),

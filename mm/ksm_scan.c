@@ -127,6 +127,29 @@ struct ksm_mm *ksm_scan_cursor_mm(void)
  */
 #define KSM_ITEM_GFP	(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN)
 
+/* A new idle item for the page at @addr of @slot, not yet in any array. */
+static struct ksm_item *ksm_item_make(struct ksm_mm *slot, unsigned long addr,
+				      gfp_t gfp)
+{
+	struct ksm_item *item = kmem_cache_zalloc(ksm_item_cache, gfp);
+
+	if (!item)
+		return NULL;
+	item->owner = slot;
+	ksm_item_set_nr(item, addr >> PAGE_SHIFT);
+	return item;
+}
+
+/* Count in a new item of @slot at @addr, which its mm's array holds now. */
+static void ksm_item_count_in(struct ksm_mm *slot, unsigned long addr)
+{
+	lockdep_assert_held(&ksm_lock);
+	slot->mm->ksm_rmap_items++;
+	if (slot == ksm_cursor.slot && addr < ksm_cursor.addr)
+		ksm_cursor.behind++;
+	ksm_stat_add(items, 1);
+}
+
 /**
  * ksm_item_alloc - start tracking the page at an address
  * @slot: the mm.
@@ -139,20 +162,15 @@ struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr)
 	struct ksm_item *item;
 
 	lockdep_assert_held(&ksm_lock);
-	item = kmem_cache_zalloc(ksm_item_cache, KSM_ITEM_GFP);
+	item = ksm_item_make(slot, addr, KSM_ITEM_GFP);
 	if (!item)
 		return NULL;
-	item->owner = slot;
-	ksm_item_set_nr(item, addr >> PAGE_SHIFT);
 	if (xa_err(xa_store(&slot->items, addr >> PAGE_SHIFT, item,
 			    KSM_ITEM_GFP))) {
 		kmem_cache_free(ksm_item_cache, item);
 		return NULL;
 	}
-	slot->mm->ksm_rmap_items++;
-	if (slot == ksm_cursor.slot && addr < ksm_cursor.addr)
-		ksm_cursor.behind++;
-	ksm_stat_add(items, 1);
+	ksm_item_count_in(slot, addr);
 	return item;
 }
 
@@ -239,7 +257,7 @@ static bool ksm_scan_add(struct ksm_scan_batch *batch, unsigned long addr,
  * *@xas_idx (ULONG_MAX: nowhere). Going to the next index is cheaper than a
  * lookup from the top, and pages come in address order. Nobody changes the
  * items without ksm_lock, which ksmd holds, so the cursor stays valid; the
- * caller holds the RCU read lock.
+ * caller holds the RCU read lock or the array's lock.
  */
 static struct ksm_item *ksm_scan_item_at(struct xa_state *xas,
 					 unsigned long *xas_idx,
@@ -339,15 +357,54 @@ static struct page *ksm_scan_pte_page(struct vm_area_struct *vma,
 	return page;
 }
 
+/*
+ * The first non-empty pte from @pte on, or @last. Sparse page tables are
+ * mostly empty entries: each costs a load, a test and the loop's step.
+ * Out of line and tested at the bottom, so that the loop keeps both
+ * pointers in registers whatever the caller holds.
+ */
+static noinline pte_t *ksm_scan_skip_none(pte_t *pte, pte_t *last)
+{
+	if (pte >= last)
+		return last;
+	do {
+		if (!pte_none(ptep_get(pte)))
+			return pte;
+	} while (++pte < last);
+	return last;
+}
+
+/* Pick the page a non-empty pte maps, if any; false if the batch is full. */
+static bool ksm_scan_pte(struct mm_walk *walk, unsigned long addr,
+			 pte_t pteval)
+{
+	struct ksm_item *item;
+	struct folio *folio;
+	struct page *page;
+
+	page = ksm_scan_pte_page(walk->vma, addr, pteval);
+	if (!page) {
+		item = ksm_scan_migrating(walk->private, addr, pteval);
+		return !item || ksm_scan_add(walk->private, addr, NULL, item);
+	}
+	folio = page_folio(page);
+	item = ksm_scan_merged(walk->private, addr, folio);
+	if (item)
+		return ksm_scan_add(walk->private, addr, NULL, item);
+	if (!ksm_scan_add(walk->private, addr,
+			  folio_test_large(folio) ? NULL : page, NULL))
+		return false;
+	if (!folio_test_large(folio))
+		folio_get(folio);
+	return true;
+}
+
 static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 			      unsigned long end, struct mm_walk *walk)
 {
 	pmd_t pmdval = pmdp_get_lockless(pmd);
-	struct ksm_item *item;
-	struct folio *folio;
-	struct page *page;
-	pte_t *start, *pte, pteval;
-	spinlock_t *ptl;
+	pte_t *start, *last, *pte;
+	spinlock_t *ptl;	/* of the page table, held while it is read */
 	int ret = 0;
 
 	if (pmd_trans_huge(pmdval))
@@ -359,33 +416,16 @@ static int ksm_scan_pmd_entry(pmd_t *pmd, unsigned long addr,
 		walk->action = ACTION_AGAIN;
 		return 0;
 	}
-	for (pte = start; addr < end; addr += PAGE_SIZE, pte++) {
-		pteval = ptep_get(pte);
-		page = ksm_scan_pte_page(walk->vma, addr, pteval);
-		if (!page) {
-			item = ksm_scan_migrating(walk->private, addr, pteval);
-			if (item && !ksm_scan_add(walk->private, addr, NULL, item)) {
-				ret = 1;
-				break;
-			}
-			continue;
-		}
-		folio = page_folio(page);
-		item = ksm_scan_merged(walk->private, addr, folio);
-		if (item) {
-			if (!ksm_scan_add(walk->private, addr, NULL, item)) {
-				ret = 1;
-				break;
-			}
-			continue;
-		}
-		if (!ksm_scan_add(walk->private, addr,
-				  folio_test_large(folio) ? NULL : page, NULL)) {
+	last = start + ((end - addr) >> PAGE_SHIFT);
+	for (pte = start; ; pte++) {
+		pte = ksm_scan_skip_none(pte, last);
+		if (pte == last)
+			break;
+		if (!ksm_scan_pte(walk, addr + ((pte - start) << PAGE_SHIFT),
+				  ptep_get(pte))) {
 			ret = 1;
 			break;
 		}
-		if (!folio_test_large(folio))
-			folio_get(folio);
 	}
 	pte_unmap_unlock(start, ptl);
 	return ret;
@@ -713,6 +753,58 @@ static bool ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
 }
 
 /*
+ * A new item for the picked page at @addr, stored through the batch's
+ * cursor, which the lookup that missed left at the item's slot: no walk
+ * from the top of the array. The array's lock is held, so nothing may
+ * sleep or reclaim: without memory at hand the page gets its item from
+ * ksm_item_alloc() when its turn comes, as any page did before.
+ */
+static struct ksm_item *ksm_scan_item_store(struct ksm_scan_batch *batch,
+					    unsigned long addr)
+{
+	struct ksm_item *item;
+
+	item = ksm_item_make(batch->slot, addr, GFP_NOWAIT | __GFP_NOWARN);
+	if (!item)
+		return NULL;
+	xas_store(&batch->xas, item);
+	if (xas_error(&batch->xas)) {
+		kmem_cache_free(ksm_item_cache, item);
+		/* The next lookup starts from the top, which clears the error. */
+		batch->xas_idx = ULONG_MAX;
+		return NULL;
+	}
+	ksm_item_count_in(batch->slot, addr);
+	return item;
+}
+
+/*
+ * Find the items of the picked pages, and give each small page that has
+ * none a new one: both through the cursor, in address order. Returns how
+ * many picks have an item.
+ */
+static unsigned int ksm_scan_find_items(struct ksm_scan_batch *batch)
+{
+	struct ksm_scan_pick *pick;
+	unsigned int i, with = 0;
+	unsigned long idx;
+
+	xas_lock(&batch->xas);
+	for (i = 0; i < batch->nr; i++) {
+		pick = &batch->picks[i];
+		idx = pick->addr >> PAGE_SHIFT;
+		if (!pick->merged)
+			pick->item = ksm_scan_item_at(&batch->xas,
+						      &batch->xas_idx, idx);
+		if (!pick->item && pick->page && batch->xas_idx == idx)
+			pick->item = ksm_scan_item_store(batch, pick->addr);
+		with += !!pick->item;
+	}
+	xas_unlock(&batch->xas);
+	return with;
+}
+
+/*
  * Free the items at page indexes [@from, @to): their pages were not met by
  * the walk. The cursor is already past them. Return the index of the first
  * item at or after @to, ULONG_MAX if none.
@@ -747,23 +839,14 @@ static unsigned int ksm_scan_process(struct ksm_mm *slot,
 {
 	unsigned long from = ksm_cursor.addr >> PAGE_SHIFT;
 	unsigned long to = batch->next >> PAGE_SHIFT;
-	unsigned long known = 0, at, with = 0;
+	unsigned long known = 0, at, with;
 	struct ksm_scan_pick *pick;
 	bool have_known = false;
 	bool search;
 	unsigned int i, looked = 0;
 
 	lockdep_assert_held(&ksm_lock);
-	rcu_read_lock();
-	for (i = 0; i < batch->nr; i++) {
-		pick = &batch->picks[i];
-		if (!pick->merged)
-			pick->item = ksm_scan_item_at(&batch->xas,
-						      &batch->xas_idx,
-						      pick->addr >> PAGE_SHIFT);
-		with += !!pick->item;
-	}
-	rcu_read_unlock();
+	with = ksm_scan_find_items(batch);
 	VM_WARN_ON_ONCE(ksm_cursor.behind + with > slot->mm->ksm_rmap_items);
 	search = ksm_cursor.behind + with != slot->mm->ksm_rmap_items;
 	/* The picks and the gaps between them are behind the cursor now. */

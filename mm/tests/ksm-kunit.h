@@ -173,6 +173,7 @@ static void ksm_test_index_free(struct ksm_index *idx)
 	ksm_unstable_free_groups(idx);
 	kvfree(idx->stable);
 	kvfree(idx->unstable);
+	kvfree(idx->unstable_old);
 }
 
 /* Pseudo-random numbers of a fixed seed: every run tests the same pages. */
@@ -400,6 +401,144 @@ static void ksm_test_unstable_round(struct kunit *test)
 	__free_page(c.page);
 	ksm_test_index_free(idx);
 	mutex_unlock(&ksm_lock);
+}
+
+#define KSM_TEST_GROW_ITEMS	8192
+
+/* The hash item @i is inserted with: items 16 k and 16 k + 1 share one. */
+static u32 ksm_test_grow_hash(unsigned int i)
+{
+	if (i % 16 == 1)
+		i--;
+	return (i * 2654435761U) ^ 0x5bd1e995;
+}
+
+static unsigned int ksm_test_chain_len(struct ksm_item *entry)
+{
+	unsigned int len = 0;
+
+	for (; entry; entry = entry->chain_next)
+		len++;
+	return len;
+}
+
+/* The longest chain in the buckets of either table that hold entries. */
+static unsigned int ksm_test_longest_chain(struct ksm_index *idx)
+{
+	unsigned int i, longest = 0;
+
+	for (i = 0; i < (1U << idx->unstable_bits); i++)
+		longest = max(longest, ksm_test_chain_len(idx->unstable[i]));
+	if (!idx->unstable_old)
+		return longest;
+	for (i = idx->unstable_moved; i < (1U << idx->unstable_old_bits); i++)
+		longest = max(longest,
+			      ksm_test_chain_len(idx->unstable_old[i]));
+	return longest;
+}
+
+/*
+ * Look up a twin of item @j, inserted before: it must be found, wherever
+ * its entry is while the table grows. Returns the compares it took.
+ */
+static unsigned long ksm_test_grow_twin(struct kunit *test,
+					struct ksm_index *idx,
+					struct ksm_test_item *items,
+					struct page **twins, unsigned int j,
+					int domain)
+{
+	struct ksm_index_key key = { .hash = ksm_test_grow_hash(j),
+				     .domain = domain };
+	struct ksm_test_item twin = { .page = twins[j % 16 == 1] };
+	unsigned long before = idx->compares;
+	struct ksm_item *found;
+	struct page *other;
+
+	found = ksm_unstable_match(idx, key, &twin.item, twin.page, &other);
+	KUNIT_EXPECT_PTR_EQ_MSG(test, found, &items[j].item,
+				"twin of item %u, %lu entries", j,
+				idx->nr_chained);
+	if (found)
+		put_page(other);
+	else
+		ksm_unstable_erase(idx, &twin.item);
+	return idx->compares - before;
+}
+
+/*
+ * Many items in one round: the unstable table grows within the round, a
+ * few buckets per lookup, so its chains stay short; and every identical
+ * pair is found throughout, in whichever table its entry is. The round's
+ * end drops a table that was still being moved.
+ */
+static void ksm_test_unstable_grow(struct kunit *test)
+{
+	struct ksm_index *idx = ksm_test_index(test);
+	unsigned int i, j, bits = idx->unstable_bits, moving = 0;
+	unsigned long worst = 0, before;
+	struct page *pages[2], *twins[2], *other;
+	struct ksm_test_item *items;
+	struct ksm_index_key key;
+	u32 round = idx->round, seed = 99;
+
+	items = vcalloc(KSM_TEST_GROW_ITEMS, sizeof(*items));
+	KUNIT_ASSERT_NOT_NULL(test, items);
+	for (j = 0; j < 2; j++) {
+		pages[j] = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		twins[j] = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		KUNIT_ASSERT_NOT_NULL(test, pages[j]);
+		KUNIT_ASSERT_NOT_NULL(test, twins[j]);
+		((u64 *)page_address(pages[j]))[9] = j + 1;
+		((u64 *)page_address(twins[j]))[9] = j + 1;
+	}
+	key.domain = ksm_index_domain(page_folio(pages[0]));
+	mutex_lock(&ksm_lock);
+	for (i = 0; i < KSM_TEST_GROW_ITEMS; i++) {
+		items[i].page = pages[i % 16 == 1];
+		key.hash = ksm_test_grow_hash(i);
+		before = idx->compares;
+		KUNIT_EXPECT_PTR_EQ(test, ksm_unstable_match(idx, key,
+							     &items[i].item,
+							     items[i].page,
+							     &other), NULL);
+		worst = max(worst, idx->compares - before);
+		/* Never more than two entries per bucket on average. */
+		KUNIT_EXPECT_LE(test, idx->nr_chained,
+				2UL << idx->unstable_bits);
+		moving += !!idx->unstable_old;
+		j = ksm_test_rand(&seed) % (i + 1);
+		worst = max(worst, ksm_test_grow_twin(test, idx, items, twins,
+						      j, key.domain));
+	}
+	KUNIT_EXPECT_EQ(test, idx->round, round);
+	KUNIT_EXPECT_GT(test, moving, 0U);
+	KUNIT_EXPECT_GE(test, idx->unstable_bits, bits + 5);
+	KUNIT_EXPECT_LE(test, ksm_test_longest_chain(idx), 16U);
+	/* One compare per entry of a hash, two entries per hash at most. */
+	KUNIT_EXPECT_LE(test, worst, 2UL);
+	for (i = 0; i < KSM_TEST_GROW_ITEMS; i += 97)
+		ksm_test_grow_twin(test, idx, items, twins, i, key.domain);
+
+	/* A round ending while the table grows leaves no entry behind. */
+	if (!idx->unstable_old)
+		ksm_unstable_grow(idx);
+	KUNIT_EXPECT_NOT_NULL(test, idx->unstable_old);
+	ksm_unstable_empty(idx);
+	KUNIT_EXPECT_NULL(test, idx->unstable_old);
+	KUNIT_EXPECT_EQ(test, idx->nr_chained, 0UL);
+	KUNIT_EXPECT_EQ(test, ksm_test_longest_chain(idx), 0U);
+	for (i = 0; i < KSM_TEST_GROW_ITEMS; i++) {
+		ksm_unstable_erase(idx, &items[i].item);
+		KUNIT_EXPECT_EQ(test, ksm_item_state(&items[i].item),
+				KSM_ITEM_IDLE);
+	}
+	ksm_test_index_free(idx);
+	mutex_unlock(&ksm_lock);
+	for (j = 0; j < 2; j++) {
+		__free_page(pages[j]);
+		__free_page(twins[j]);
+	}
+	vfree(items);
 }
 
 /* A KSM-looking folio filled like @src, owned by a fresh node. */
@@ -777,12 +916,49 @@ static void ksm_test_pages_same(struct kunit *test)
 	__free_page(p2);
 }
 
+/*
+ * The sample hash sees each sampled word, down to its top bit, and no
+ * other word: its changes are the ones the volatility gate may notice.
+ */
+static void ksm_test_page_hash(struct kunit *test)
+{
+	struct page *page = alloc_page(GFP_KERNEL);
+	unsigned int i, bit, at;
+	u64 *w;
+	u32 hash;
+
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	w = page_address(page);
+	for (i = 0; i < PAGE_SIZE / sizeof(u64); i++)
+		w[i] = i * 0x9e3779b97f4a7c15ULL;
+	hash = ksm_index_page_hash(page);
+	for (i = 0; i < KSM_SAMPLE_WORDS; i++) {
+		at = ksm_sample_at(i);
+		for (bit = 0; bit < 64; bit += 21) {
+			w[at] ^= 1ULL << bit;
+			KUNIT_EXPECT_NE_MSG(test, ksm_index_page_hash(page), hash,
+					    "sample %u bit %u", i, bit);
+			w[at] ^= 1ULL << bit;
+		}
+		w[at] ^= 1ULL << 63;
+		KUNIT_EXPECT_NE(test, ksm_index_page_hash(page), hash);
+		w[at] ^= 1ULL << 63;
+		/* The word after a sampled one never is one. */
+		w[at + 1] ^= ~0ULL;
+		KUNIT_EXPECT_EQ(test, ksm_index_page_hash(page), hash);
+		w[at + 1] ^= ~0ULL;
+	}
+	__free_page(page);
+}
+
 static struct kunit_case ksm_test_cases[] = {
 	KUNIT_CASE(ksm_test_pages_same),
+	KUNIT_CASE(ksm_test_page_hash),
 	KUNIT_CASE(ksm_test_item_bits),
 	KUNIT_CASE(ksm_test_knob_parse),
 	KUNIT_CASE(ksm_test_profit),
 	KUNIT_CASE(ksm_test_unstable_round),
+	KUNIT_CASE(ksm_test_unstable_grow),
 	KUNIT_CASE(ksm_test_unstable_header),
 	KUNIT_CASE(ksm_test_unstable_tail),
 	KUNIT_CASE(ksm_test_unstable_spread),
