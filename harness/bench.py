@@ -24,7 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # One boot per group (name, KSMT_ARGS). w1 also yields meta, w4 and w7.
 GROUPS = [("w5", "w5"), ("w1", "w1"), ("w2", "w2"), ("w3", "w3"), ("w6", "w6"),
-          ("dflt", "dflt"), ("fam", "wfh,wft,wfs"), ("scale", "wscale")]
+          ("dflt", "dflt"), ("fam", "wfh,wft,wfs"), ("scale", "wscale"),
+          ("w1d", "w1d")]
 # Groups that need more guest memory than --node-mb: MiB per NUMA node.
 NODE_MB = {"scale": 3584}
 
@@ -48,6 +49,8 @@ NESTED_ROWS = [
 ROWS = [
     ("W1 identical 4x64MiB: time to full merge", "s", "w1", "time_s", 1, ("ratio", 0.25)),
     ("W1 identical: ksmd CPU", "s", "w1", "ksmd_cpu_s", 1, None),
+    ("W1 with merge_across_cgroups=0 (ours; base: plain W1): time to full merge", "s", "w1d",
+     "time_s", 1, None),
     ("W2 mixed 8x64MiB: time to full merge", "s", "w2", "time_s", 1, ("ratio", 0.25)),
     ("W2 mixed: ksmd CPU", "s", "w2", "ksmd_cpu_s", 1, None),
     ("W1 default knobs (100/20ms): convergence", "s", "dflt", "time_s", 1, ("ratio", 0.5)),

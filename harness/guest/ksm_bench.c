@@ -898,11 +898,20 @@ static long verify_all(const char *w, const char *when)
 /* Unmerge everything, stop ksmd and set the scan knobs; 0 on success. */
 static void counts_since(const char *w);
 
+/*
+ * merge_across_cgroups for the next workload (ours only: the base has no
+ * such knob, and its runs of w1d are plain W1 runs).
+ */
+static long across_cgroups = 1;
+
 static int ksm_prepare(long pages_to_scan, long sleep_ms)
 {
 	if (ksm_write("run", 2))
 		return -1;
 	if (ksm_read("pages_shared") || ksm_read("pages_sharing"))
+		return -1;
+	if (ksm_has("merge_across_cgroups") &&
+	    ksm_write("merge_across_cgroups", across_cgroups))
 		return -1;
 	if (ksm_has("smart_scan") && ksm_write("smart_scan", 1))
 		return -1;
@@ -1474,6 +1483,12 @@ int main(int argc, char **argv)
 			continue;
 		if (!strcmp(w, "w1"))
 			r = run_identical("w1", 4, quick ? 4 : 64, K_SAME, 10000, 0, 1);
+		else if (!strcmp(w, "w1d")) {
+			/* W1 with tenant domains on, every process in one cgroup. */
+			across_cgroups = 0;
+			r = run_identical("w1d", 4, quick ? 4 : 64, K_SAME, 10000, 0, 0);
+			across_cgroups = 1;
+		}
 		else if (!strcmp(w, "w2"))
 			r = run_identical("w2", 8, quick ? 4 : 64, K_HALF, 10000, 0, 0);
 		else if (!strcmp(w, "dflt"))
