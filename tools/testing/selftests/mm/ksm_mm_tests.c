@@ -53,6 +53,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2770,7 +2771,8 @@ static bool swap_out_all(int nw, const char *what, struct vmev *before)
 	expect_true("memory.swap.current > 0", swapcur > 0);
 	vmev_read(&v);
 	if (before->pswpout >= 0) {
-		diag("pswpout +%ld for %ld slots (%ld in swap entries and %ld swap cache pages before)",
+		diag(
+		     "pswpout +%ld for %ld slots (%ld in swap entries and %ld swap cache pages before)",
 		     v.pswpout - before->pswpout, slots, slots0, cached0);
 		expect_true("pswpout grew by at least the slots that are new",
 			    v.pswpout - before->pswpout >= slots - slots0 - cached0);
@@ -2950,11 +2952,12 @@ static enum result test_swpin_copy(void)
 			return RES_FAIL;
 		last = cached;
 		cached = read_key("/proc/meminfo", "SwapCached");
-		diag("  round %d: memory.current %ld anon %ld active_anon %ld swap.current %ld", round,
-		     cg_long("memory.current"), cg_key("memory.stat", "anon"),
+		diag("  round %d: memory.current %ld anon %ld active_anon %ld swap.current %ld",
+		     round, cg_long("memory.current"), cg_key("memory.stat", "anon"),
 		     cg_key("memory.stat", "active_anon"), cg_long("memory.swap.current"));
 		if (count_pm(0, 0, SC_PAGES, PM_SWAP) == SC_PAGES &&
-		    count_pm(1, 0, SC_PAGES, PM_SWAP) == SC_PAGES && (cached == 0 || cached == last))
+		    count_pm(1, 0, SC_PAGES, PM_SWAP) == SC_PAGES &&
+		    (cached == 0 || cached == last))
 			break;
 		sleep_ms(100);
 	}
@@ -4399,7 +4402,8 @@ static bool wait_counts(long shared, long sharing, long chains, long dups, int s
 			return true;
 		sleep_ms(20);
 	} while (now() < end);
-	fail("after %d s: pages_shared %ld pages_sharing %ld stable_node_chains %ld stable_node_dups %ld, expected %ld %ld %ld %ld",
+	fail(
+	     "after %d s: pages_shared %ld pages_sharing %ld stable_node_chains %ld stable_node_dups %ld, expected %ld %ld %ld %ld",
 	     secs, ksm_get("pages_shared"), ksm_get("pages_sharing"),
 	     ksm_get("stable_node_chains"), ksm_get("stable_node_dups"),
 	     shared, sharing, chains, dups);
@@ -4782,7 +4786,8 @@ static enum result test_fork_counters(void)
 #define UE_PAGES	192	/* pages of each range */
 #define UE_SPLICED	8	/* pages of range a held by a pipe */
 
-static volatile sig_atomic_t g_alarms;
+/* Lock-free, so the signal handler may count in it. */
+static atomic_int g_alarms;
 
 static void on_alarm(int sig)
 {
@@ -5138,7 +5143,8 @@ static enum result test_merge_offset(void)
 	if (nr_memory_nodes() >= 2 && ksm_set("run", 0)) {
 		if (!expect_eq("pages of the /dev/zero range not migrated (rmap missed a mapping)",
 			       move_all_left(a, MO_PAGES), 0) ||
-		    !expect_eq("pages of the twin range not migrated", move_all_left(t, MO_PAGES), 0))
+		    !expect_eq("pages of the twin range not migrated",
+			       move_all_left(t, MO_PAGES), 0))
 			mo_show("migrated", a, t);
 	} else {
 		diag("one NUMA node: migration not tried");
@@ -5313,7 +5319,8 @@ static void rmap_show_stuck(const struct rmap_area *a, const int *status, long r
 		if (fd >= 0 && pread(fd, &ent, 8, (unsigned long)a->tgt[i] / page_size * 8) != 8)
 			ent = 0;
 		pfn = ent & PM_PFN_MASK;
-		diag("  page %ld: status %d (move_pages returned %ld), pfn %#llx mapped %ld, flags %#llx",
+		diag(
+		     "  page %ld: status %d (move_pages returned %ld), pfn %#llx mapped %ld, flags %#llx",
 		     i, status[i], r, pfn, pfn_count(pfn), pfn_flags(pfn));
 	}
 	if (fd >= 0)
@@ -5437,9 +5444,11 @@ static bool rmap_measure(const char *setup, const struct rmap_area *a, const pid
 		return false;
 	diag("%s: anon_vma lock holds in rmap_walk_ksm (%d KSM pages migrated):", setup,
 	     RM_TARGETS);
-	diag("  narrowed to the page offset, %d migrations each: %ld holds, at most %ld VMAs and %ld ns per hold",
+	diag(
+	     "  narrowed to the page offset, %d migrations each: %ld holds, at most %ld VMAs and %ld ns per hold",
 	     RM_ROUNDS, narrow.holds, narrow.vmas_max, narrow.hold_max_ns);
-	diag("  whole anon_vma (for comparison), %d migrations each: %ld holds, at most %ld VMAs and %ld ns per hold",
+	diag(
+	     "  whole anon_vma (for comparison), %d migrations each: %ld holds, at most %ld VMAs and %ld ns per hold",
 	     RM_WHOLE_ROUNDS, whole.holds, whole.vmas_max, whole.hold_max_ns);
 	expect_true("rmap walks took anon_vma locks", narrow.holds > 0 && whole.holds > 0);
 	/* one VMA per process covers the offset; the anon_vma has them all */
