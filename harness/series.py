@@ -431,8 +431,14 @@ def compare(am, ours):
 
 
 def checkpatch(am, patch):
+    # Its SPDX check runs scripts/spdxcheck.py with the python3 in PATH; the
+    # system's has the modules it needs (python3-ply, python3-git).
+    env = dict(os.environ)
+    env["PATH"] = "/usr/bin:" + env.get("PATH", "")
     r = run(["perl", "scripts/checkpatch.pl", "--strict", "--no-color", "--showfile", patch],
-            cwd=am, capture=True, check=False)
+            cwd=am, env=env, capture=True, check=False)
+    if "Traceback" in r.stdout:
+        return False, "checkpatch.pl's helper failed:\n" + r.stdout[-2000:]
     m = re.search(r"total: (\d+) errors, (\d+) warnings, (?:(\d+) checks, )?(\d+) lines", r.stdout)
     if not m:
         return False, "no summary from checkpatch.pl:\n" + r.stdout[-2000:]
