@@ -24,8 +24,14 @@ debug-fs-n        x86_64  objs     DEBUG_FS=n
 sysfs-n           x86_64  objs     SYSFS=n
 kunit-m           x86_64  vmlinux  MODULES=y KUNIT=m KSM_KUNIT_TEST=m?
 i386              i386    objs     X86_32=y HIGHMEM4G=y
-arm64-mte         arm64   objs     ARM64_MTE=y ARM64_PAN=y ARM64_TAGGED_ADDR_ABI=y
-"
+arm64-mte         arm64   objs     ARM64_MTE=y ARM64_PAN=y ARM64_TAGGED_ADDR_ABI=y ARCH_HAS_MEMCMP_PAGES=y
+"""
+
+# Symbols an entry's objects must call: with MTE, arm64's memcmp_pages()
+# has the last word on whether two pages may merge (tags differ).
+declare -A MUST_CALL=(
+	[arm64-mte]="mm/ksm_index.o:memcmp_pages"
+)
 
 names=$(awk 'NF { print $1 }' <<<"$MATRIX")
 for n in "$@"; do
@@ -151,6 +157,13 @@ run_entry() {
 	mk "$out" "$arch" -j"$JOBS" W=1 C=1 $objs >"$out/objs.log" 2>&1 || rc=1
 	cat "$out/objs.log" >>"$log"
 	our_warnings "$out/objs.log" >"$out/ours.log"
+	local need obj sym nm=nm
+	[ "$arch" = arm64 ] && nm=aarch64-linux-gnu-nm
+	for need in ${MUST_CALL[$name]:-}; do
+		obj=${need%%:*} sym=${need#*:}
+		"$nm" -u "$out/$obj" 2>/dev/null | grep -qw "$sym" ||
+			echo "$obj does not call $sym" >>"$out/ours.log"
+	done
 	if [ -s "$out/ours.log" ]; then
 		{ echo "== warnings in our code"; cat "$out/ours.log"; } >>"$log"
 		rc=1
