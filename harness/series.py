@@ -52,18 +52,23 @@ def die(msg):
     sys.exit(1)
 
 
-def run(cmd, cwd=None, env=None, capture=False, check=True):
+def run(cmd, cwd=None, env=None, capture=False, check=True, merge=True):
+    """Run cmd; with capture, its output in .stdout (and its errors too,
+    unless merge is False: then in .stderr)."""
     r = subprocess.run(cmd, cwd=cwd, env=env, text=True,
                        stdout=subprocess.PIPE if capture else None,
-                       stderr=subprocess.STDOUT if capture else None)
+                       stderr=(subprocess.STDOUT if merge else subprocess.PIPE)
+                       if capture else None)
     if check and r.returncode:
         die("%s failed (%d)%s" % (" ".join(cmd), r.returncode,
-                                  ":\n" + r.stdout[-3000:] if capture else ""))
+                                  ":\n" + (r.stdout + (r.stderr or ""))[-3000:]
+                                  if capture else ""))
     return r
 
 
 def git(repo, *args, env=None, capture=True, check=True):
-    return run(["git", "-C", repo] + list(args), env=env, capture=capture, check=check)
+    return run(["git", "-C", repo] + list(args), env=env, capture=capture, check=check,
+               merge=False)
 
 
 def identity():
@@ -531,7 +536,8 @@ def check_series(out, builds_only=False):
     unpack_base(am, env)
     r = git(am, "am", "-q", *series, env=env, check=False)
     res.item(r.returncode == 0, "git am of %d patches onto a fresh unpack of %s (%d s)"
-             % (len(series), os.path.basename(TARBALL), time.time() - t0), r.stdout)
+             % (len(series), os.path.basename(TARBALL), time.time() - t0),
+             "" if r.returncode == 0 else (r.stdout + r.stderr)[-3000:])
     if r.returncode:
         git(am, "am", "--abort", check=False)
         print("%d passed, %d failed" % (res.passed, res.failed))
