@@ -474,10 +474,38 @@ def mk(src, out, args, env, check=True):
                check=check)
 
 
-# What a step builds: nothing when it changes no file the kernel build
-# reads; the whole kernel at the step that switches KSM over and at the
-# end; else every object of mm/ and fs/proc/base.o.
+# What a step builds: the whole kernel at the step that switches KSM over
+# and at the end; else every object of mm/ and fs/proc/base.o, unless the
+# step changes no file that the build reads.
 NOT_BUILT = re.compile(r"^(Documentation/|tools/|MAINTAINERS$)")
+BUILD_FILES = re.compile(r"(^|/)(Kconfig[^/]*|Makefile[^/]*|Kbuild[^/]*)$")
+
+
+def files_read(src, out):
+    """Source files the objects built so far were made from, by kbuild's
+    dependency records (the .*.cmd files)."""
+    seen, prefixes = set(), (os.path.abspath(src) + "/", os.path.relpath(src, out) + "/")
+    for d, _, names in os.walk(out):
+        for n in names:
+            if not (n.startswith(".") and n.endswith(".cmd")):
+                continue
+            with open(os.path.join(d, n), errors="replace") as f:
+                for tok in re.split(r"[\s\\$():]+", f.read()):
+                    for p in prefixes:
+                        if tok.startswith(p):
+                            seen.add(os.path.normpath(tok[len(p):]))
+    return seen
+
+
+def build_reason(changed, read, first):
+    """None if the step must be built, else why not."""
+    if first:
+        return None
+    if all(NOT_BUILT.match(f) for f in changed):
+        return "only Documentation/, tools/ or MAINTAINERS changed"
+    if any(BUILD_FILES.search(f) or f in read for f in changed):
+        return None
+    return "no object built so far reads its files (kbuild's .cmd records)"
 
 
 def build_steps(am, res, full_at):
@@ -487,18 +515,23 @@ def build_steps(am, res, full_at):
     out = os.path.join(SERIES, "out", "ours-debug")
     os.makedirs(out, exist_ok=True)
     commits = git(am, "rev-list", "--reverse", "base..HEAD").stdout.split()
-    total = 0.0
+    total, read = 0.0, set()
     for i, c in enumerate(commits, 1):
         subj = git(am, "log", "-1", "--format=%s", c).stdout.strip()
         changed = git(am, "diff-tree", "--no-commit-id", "--name-only", "-r", c).stdout.split()
         git(am, "checkout", "-q", "-f", c)
         last = i == len(commits)
         what = "%02d %s" % (i, subj)
-        if not last and all(NOT_BUILT.match(f) for f in changed):
-            res.item(True, "build %s: no file the kernel build reads changed" % what)
+        why = None if last else build_reason(changed, read, i == 1)
+        if why:
+            res.item(True, "build %s: not built, %s" % (what, why))
             continue
-        with open(os.path.join(out, ".config"), "w") as f:
-            f.write(config)
+        # The configuration again when Kconfig may have changed it (options
+        # that do not exist yet drop out, and come back later).
+        if i == 1 or any("Kconfig" in f for f in changed) or \
+                not os.path.exists(os.path.join(out, ".config")):
+            with open(os.path.join(out, ".config"), "w") as f:
+                f.write(config)
         full = last or any(f in full_at for f in changed)
         targets = ["bzImage"] if full else ["mm/", "fs/proc/base.o"]
         t0 = time.time()
@@ -511,6 +544,7 @@ def build_steps(am, res, full_at):
                          if re.search(r"(error|Error|warning:)", l))[:3000]
         res.item(r.returncode == 0, "build %s: make %s (%d s)" % (what, " ".join(targets), dt),
                  "" if r.returncode == 0 else (errs or r.stdout[-3000:]))
+        read = files_read(am, out)
     git(am, "checkout", "-q", "-f", commits[-1])
     return total
 
