@@ -514,7 +514,8 @@ def build_steps(am, res, full_at):
     config = kernel_config(am, env)
     out = os.path.join(SERIES, "out", "ours-debug")
     os.makedirs(out, exist_ok=True)
-    commits = git(am, "rev-list", "--reverse", "base..HEAD").stdout.split()
+    # The branch, not HEAD: a detached HEAD may sit on an earlier commit.
+    commits = git(am, "rev-list", "--reverse", "base..series").stdout.split()
     total, read = 0.0, set()
     for i, c in enumerate(commits, 1):
         subj = git(am, "log", "-1", "--format=%s", c).stdout.strip()
