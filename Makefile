@@ -8,7 +8,8 @@
 #   make series-check  write the series and check it (git am, checkpatch, builds)
 #   make shell    boot the patched kernel into a busybox shell
 #   make kernel   just build (VARIANT=ours|pristine, FLAVOUR=debug|perf)
-#   make stress   the mm-stress test of harness/tests.list for STRESS_SECS (300) seconds
+#   make stress   mm-stress and mm-random of harness/tests.list for STRESS_SECS (300) s each
+#   make stress-random  only mm-random (seeded random system calls), STRESS_SECS seconds
 #   make matrix   compile our KSM objects (W=1, sparse) in other configurations and
 #                 on i386 and arm64 (harness/config-matrix.sh; MATRIX_ONLY=a,b for some)
 #   make bench    build the perf kernels (pristine and ours), run the KSM workloads
@@ -46,8 +47,8 @@ NESTED_INITRD = $(BUILD)/guest/initramfs-nested.cpio.gz
 KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --initrd $(INITRD) \
 	  --swap --dimm-mb 256 --logdir $(LOGDIR)
 
-.PHONY: deps kernel userspace initramfs initramfs-nested test stress run shell nested bench matrix \
-	patches series-check clean
+.PHONY: deps kernel userspace initramfs initramfs-nested test stress stress-random run shell nested \
+	bench matrix patches series-check clean
 
 deps:
 	@harness/deps.sh
@@ -73,10 +74,14 @@ patches: deps
 series-check: deps
 	@python3 harness/series.py check --out $(PATCHES_OUT)
 
-# The long combined stress run (8 processes); `make test` runs it for 60 s.
+# The long stress runs: mm-stress (8 processes) and mm-random (seeded random
+# system calls and knob writes), STRESS_SECS each; `make test` gives them 60 s.
 STRESS_SECS ?= 300
 stress: kernel initramfs
-	@$(KSMT) test --only mm-stress --append KSM_STRESS_SECS=$(STRESS_SECS)
+	@$(KSMT) test --only mm-stress,mm-random --append KSM_STRESS_SECS=$(STRESS_SECS)
+
+stress-random: kernel initramfs
+	@$(KSMT) test --only mm-random --append KSM_STRESS_SECS=$(STRESS_SECS)
 
 # The initramfs with QEMU and NESTED_KERNEL for the inner guests.
 initramfs-nested: kernel
@@ -92,7 +97,7 @@ nested: kernel initramfs-nested
 shell: kernel initramfs
 	@$(KSMT) boot --mode shell
 
-# BENCH_ONLY=w1,w2,w3,w5,w6,dflt runs a subset; BENCH_JOBS=N boots at a time (2);
+# BENCH_ONLY=w1,w2,w3,w5,w6,dflt,fam,scale,nested runs a subset; BENCH_JOBS=N boots at a time (2);
 # BENCH_PROFILE=1 also samples ksmd (perturbs the figures) into $(BUILD)/bench/profile.txt.
 bench: deps
 	@set -e; start=$$(date +%s); \

@@ -2,8 +2,11 @@
 # build-userspace.sh: static test programs for the guest, into build/guest/bin.
 #   - the base tree's ksm_tests and ksm_functional_tests, from the PRISTINE
 #     tree, with harness/ref-ksm-functional-fixes.patch applied to a copy;
-#   - our ksm_tests (overlay copy of tools/testing/selftests/mm/ksm_tests.c)
-#     and ksm_mm_tests (KSM against reclaim, migration, THP, hwpoison...);
+#   - our selftests (overlay copies of tools/testing/selftests/mm/ksm_*.c):
+#     ksm_tests, ksm_stat_tests, ksm_scan_tests and those of KSM against
+#     reclaim, migration, THP, hwpoison... (ksm_*_tests, see below);
+#   - ksm_random_tests (seeded random operations; ksmd against a memcg limit)
+#     and ksm_cgroup_tests (KSM and memory cgroups);
 #   - the demonstration and benchmark programs from harness/guest/.
 . "$(dirname "$0")/lib.sh"
 
@@ -50,25 +53,62 @@ if stale "$out/ksm_functional_tests" "$ref/.stamp"; then
 		-lrt -lpthread -lm)
 fi
 
-# Our selftest: the overlay's copy, if it has one.
-ours=$TOP/tools/testing/selftests/mm/ksm_tests.c
-if [ -f "$ours" ] && stale "$out/ksm_tests" "$ours"; then
-	log "building our ksm_tests"
-	cc -Wall -o "$out/ksm_tests" "$ours" -lpthread
+# Our selftests (tools/testing/selftests/mm), one program per topic, each
+# linked with the helper files of its family (as the tree's Makefile does):
+#   ksm_util.c ksm_model.c: ksm_tests (also run_vmtests.sh's command line),
+#     ksm_stat_tests, ksm_scan_tests;
+#   ksm_mm_util.c ksm_mm_worker.c ksm_mm_model.c: KSM against the rest of mm,
+#     ksm_swap_tests, ksm_numa_tests, ksm_phys_tests, ksm_vma_tests,
+#     ksm_unmerge_tests (static, no libnuma);
+#   ksm_content_tests stands alone.
+osel=$TOP/tools/testing/selftests/mm
+# selftest PROG EXTRA-CFLAGS LIB...: build PROG from PROG.c and the LIB files.
+selftest() {
+	local prog=$1 flags=$2 src
+	shift 2
+	src=("$osel/$prog.c")
+	for l in "$@"; do src+=("$osel/$l"); done
+	[ -f "${src[0]}" ] || return 0
+	if stale "$out/$prog" "${src[@]}" "$osel"/ksm_*.h; then
+		log "building $prog"
+		cc $flags -o "$out/$prog" "${src[@]}" -lpthread
+	fi
+}
+for p in ksm_tests ksm_stat_tests ksm_scan_tests; do
+	selftest $p -Wall ksm_util.c ksm_model.c
+done
+for p in ksm_swap_tests ksm_numa_tests ksm_phys_tests ksm_vma_tests ksm_unmerge_tests; do
+	selftest $p -Wall ksm_mm_util.c ksm_mm_worker.c ksm_mm_model.c
+done
+selftest ksm_content_tests "-Wall -Wextra"
+rm -f "$out/ksm_mm_tests"
+
+# The patched tree's own build of its KSM selftests, with its
+# run_vmtests.sh, into build/guest/vmtests: what the vmtests-ksm entry runs
+# (tools/testing/selftests/mm/Makefile of build/src/ours, static).
+oursrc=$("$TOP/harness/tree.sh" ours)
+vmt=$BUILD/guest/vmtests
+mkdir -p "$vmt"
+vmprogs="ksm_tests ksm_stat_tests ksm_scan_tests ksm_content_tests ksm_swap_tests
+ksm_numa_tests ksm_phys_tests ksm_vma_tests ksm_unmerge_tests ksm_functional_tests"
+if ! make -s -C "$oursrc/tools/testing/selftests/mm" OUTPUT="$vmt" LDFLAGS=-static \
+	KHDR_INCLUDES="-isystem $hdr/include" $(for p in $vmprogs; do echo "$vmt/$p"; done) >&2; then
+	log "ERROR: the tree's selftests Makefile failed; vmtests-ksm will fail"
+fi
+cp "$oursrc/tools/testing/selftests/mm/run_vmtests.sh" "$vmt/"
+
+# KSM and memory cgroups: merge domains, merge-now, per-cgroup counters.
+cgt=$TOP/tools/testing/selftests/mm/ksm_cgroup_tests.c
+if [ -f "$cgt" ] && stale "$out/ksm_cgroup_tests" "$cgt"; then
+	log "building ksm_cgroup_tests"
+	cc -Wall -Wextra -o "$out/ksm_cgroup_tests" "$cgt" -lm
 fi
 
-# Our KSM-against-mm selftest (static, no libnuma).
-mmt=$TOP/tools/testing/selftests/mm/ksm_mm_tests.c
-if [ -f "$mmt" ] && stale "$out/ksm_mm_tests" "$mmt"; then
-	log "building ksm_mm_tests"
-	cc -Wall -o "$out/ksm_mm_tests" "$mmt" -lpthread
-fi
-
-# Content families: every identical page merges, whatever it holds.
-cft=$TOP/tools/testing/selftests/mm/ksm_content_tests.c
-if [ -f "$cft" ] && stale "$out/ksm_content_tests" "$cft"; then
-	log "building ksm_content_tests"
-	cc -Wall -Wextra -o "$out/ksm_content_tests" "$cft"
+# Seeded random operations and the memcg-pressure test.
+rnd=$TOP/tools/testing/selftests/mm/ksm_random_tests.c
+if [ -f "$rnd" ] && stale "$out/ksm_random_tests" "$rnd"; then
+	log "building ksm_random_tests"
+	cc -Wall -Wextra -o "$out/ksm_random_tests" "$rnd"
 fi
 
 # Guest programs of the harness.

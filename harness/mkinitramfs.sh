@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # mkinitramfs.sh: build/guest/initramfs.cpio.gz with busybox, /init, the test
-# list and the static programs of build/guest/bin.
+# list, the static programs of build/guest/bin, the tree's run_vmtests.sh
+# with its KSM programs (build/guest/vmtests) and a static bash.
 #
 # NESTED_KERNEL=BZIMAGE harness/mkinitramfs.sh builds
 # build/guest/initramfs-nested.cpio.gz instead: the same, plus QEMU (binary,
@@ -22,7 +23,11 @@ cp /bin/busybox "$root/bin/busybox"
 cp "$TOP/harness/guest/init" "$root/init"
 cp "$TOP/harness/tests.list" "$root/tests/tests.list"
 cp "$bin"/* "$root/tests/"
-cp "$TOP/harness/guest/ksm_nested.sh" "$root/tests/"
+cp "$TOP/harness/guest/ksm_nested.sh" "$TOP/harness/guest/ksm_vmtests.sh" "$root/tests/"
+# The tree's run_vmtests.sh and its KSM programs (build-userspace.sh), and
+# the bash it needs (Debian's bash-static).
+cp -r "$BUILD/guest/vmtests" "$root/tests/vmtests"
+cp /bin/bash-static "$root/bin/bash"
 # Extra files for the guest (e.g. a nested QEMU), one host path a line.
 if [ -n "${GUEST_EXTRA:-}" ]; then
 	for f in $GUEST_EXTRA; do cp --parents -L "$f" "$root/"; done

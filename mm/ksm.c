@@ -95,6 +95,7 @@ struct ksm_tunables ksm_tun = {
 	.pages_to_scan		= KSM_DEFAULT_PAGES_TO_SCAN,
 	.sleep_millisecs	= 20,
 	.merge_across_nodes	= 1,
+	.merge_across_cgroups	= 1,
 	.use_zero_pages		= 0,
 	.max_page_sharing	= 256,
 	.prune_millisecs	= 2000,
@@ -479,6 +480,58 @@ int ksm_disable(struct mm_struct *mm)
 	if (test_bit(MMF_VM_MERGE_ANY, &mm->flags))
 		return ksm_disable_merge_any(mm);
 	return test_bit(MMF_VM_MERGEABLE, &mm->flags) ? ksm_unmark_all_vmas(mm) : 0;
+}
+
+/* ksm_merge_now() without the mmap lock. */
+static int ksm_merge_now_range(struct mm_struct *mm, unsigned long start,
+			       unsigned long end)
+{
+	struct ksm_mm *slot;
+	int err;
+
+	if (mutex_lock_killable(&ksm_lock))
+		return -EINTR;
+	/* The caller holds a user of @mm: its registration stays. */
+	spin_lock(&ksm_mm_lock);
+	slot = ksm_mm_lookup(mm);
+	spin_unlock(&ksm_mm_lock);
+	if (!slot || ksm_mm_gone(slot))
+		err = -EINVAL;
+	else if (READ_ONCE(ksm_tun.run) == KSM_RUN_UNMERGE)
+		err = -EAGAIN;
+	else
+		err = ksm_scan_range(slot, start, end);
+	mutex_unlock(&ksm_lock);
+	return err;
+}
+
+/**
+ * ksm_merge_now - merge the pages of a range now, in the caller's context
+ * @mm: the mm, the caller's or a process_madvise() target's; its mmap lock
+ *	is held for read. It is dropped meanwhile, since ksm_lock is taken
+ *	before it, and held again on return.
+ * @start: start of the range.
+ * @end: end of the range.
+ *
+ * MADV_MERGE_NOW: the pages of the range's mergeable VMAs are merged with
+ * identical pages the indexes know (KSM pages, pages ksmd looked at in its
+ * current round, and each other) as ksmd would merge them, but now, on the
+ * caller's CPU time. Other VMAs of the range are left alone.
+ *
+ * Return: 0; -EINVAL if nothing of @mm is registered with KSM; -EAGAIN
+ * while everything is being unmerged (run is 2); -EINTR on a fatal signal;
+ * -ENOMEM.
+ */
+int ksm_merge_now(struct mm_struct *mm, unsigned long start,
+		  unsigned long end)
+{
+	int err;
+
+	mmap_assert_locked(mm);
+	mmap_read_unlock(mm);
+	err = ksm_merge_now_range(mm, start, end);
+	mmap_read_lock(mm);
+	return err;
 }
 
 /**

@@ -23,8 +23,9 @@
  * one page per level of one tree, O(log n) full compares, and with a
  * single page in the usual case.
  *
- * Both indexes are partitioned by a domain, the NUMA node of the page when
- * merge_across_nodes is 0 and a single domain otherwise: two pages only
+ * Both indexes are partitioned by a domain: the NUMA node of the page when
+ * merge_across_nodes is 0, combined with the memory cgroup of its mm when
+ * merge_across_cgroups is 0, a single domain otherwise. Two pages only
  * ever match within one domain.
  */
 
@@ -247,6 +248,19 @@ int ksm_index_domain(struct folio *folio)
 	if (READ_ONCE(ksm_tun.merge_across_nodes))
 		return 0;
 	return folio_nid(folio);
+}
+
+/**
+ * ksm_item_domain - the index domain of the page an item tracks
+ * @item: the item; its owner decides the memory cgroup part.
+ * @folio: the folio of its page, which decides the NUMA part.
+ *
+ * Return: the domain, made by ksm_domain_make().
+ */
+int ksm_item_domain(const struct ksm_item *item, struct folio *folio)
+{
+	return ksm_domain_make(ksm_cgroup_domain(item->owner),
+			       ksm_index_domain(folio));
 }
 
 /**
@@ -569,7 +583,7 @@ static int ksm_stable_cmp(struct ksm_index *idx, struct ksm_stable_node *node,
 	}
 	idx->compares++;
 	ret = ksm_pages_cmp(page, folio_page(folio, 0));
-	if (!ret && ksm_index_domain(folio) != node->domain) {
+	if (!ret && ksm_index_domain(folio) != ksm_domain_node(node->domain)) {
 		idx->ops->node_moved();
 		*err = -EXDEV;
 	} else if (!ret && IS_ENABLED(CONFIG_ARCH_HAS_MEMCMP_PAGES) &&
@@ -617,6 +631,41 @@ static void ksm_stable_grow(struct ksm_index *idx)
 	idx->stable_bits = bits;
 }
 
+/* How far ksm_node_spare() looks along a group for its leader. */
+#define KSM_GROUP_LEADER_STEPS	8
+
+/**
+ * ksm_node_spare - is a node a spare copy of its group's content?
+ * @node: the node of a merged mapping.
+ *
+ * A group needs more than one KSM page only while its leader is full. A
+ * member whose leader has room is a spare: a KSM page made when the leader
+ * was full, or could not be compared for a moment, and that nobody needs
+ * any more. Its mappings are better unshared, to merge into the leader at
+ * their next look. The leader is looked for a few steps along the group
+ * only: a group that long has a full leader.
+ *
+ * Return: true if @node is a member, not the leader, of a group whose
+ * leader has room.
+ */
+bool ksm_node_spare(const struct ksm_stable_node *node)
+{
+	unsigned int steps = KSM_GROUP_LEADER_STEPS;
+	const struct ksm_stable_node *other;
+
+	lockdep_assert_held(&ksm_lock);
+	if (!READ_ONCE(ksm_stats.chains) || !node->indexed || node->pending ||
+	    list_empty(&node->group) || !RB_EMPTY_NODE(&node->rb))
+		return false;
+	list_for_each_entry(other, &node->group, group) {
+		if (!RB_EMPTY_NODE(&other->rb))
+			return ksm_node_has_room(other);
+		if (!--steps)
+			break;
+	}
+	return false;
+}
+
 /* Within a group of identical pages, find a node that has room. */
 static struct ksm_stable_node *ksm_group_pick(struct ksm_index *idx,
 					      struct ksm_stable_node *leader,
@@ -624,6 +673,7 @@ static struct ksm_stable_node *ksm_group_pick(struct ksm_index *idx,
 {
 	struct ksm_stable_node *node, *tmp;
 	struct folio *folio;
+	bool busy = false;
 
 	if (ksm_node_has_room(leader))
 		return leader;
@@ -631,8 +681,10 @@ static struct ksm_stable_node *ksm_group_pick(struct ksm_index *idx,
 		if (!ksm_node_has_room(node))
 			continue;
 		folio = ksm_node_get_folio(node);
-		if (IS_ERR(folio))
+		if (IS_ERR(folio)) {
+			busy = true;
 			continue;
+		}
 		if (!folio) {
 			ksm_stable_drop_stale(idx, node);
 			continue;
@@ -643,7 +695,8 @@ static struct ksm_stable_node *ksm_group_pick(struct ksm_index *idx,
 	}
 	folio_put(*kfolio);
 	*kfolio = NULL;
-	return NULL;
+	/* One with room could not be pinned: no new KSM page meanwhile. */
+	return busy ? ERR_PTR(-EBUSY) : NULL;
 }
 
 /* Look for an identical node among the few that wait for their tree. */
@@ -652,6 +705,7 @@ ksm_stable_find_pending(struct ksm_index *idx, struct ksm_index_key key,
 			struct page *page, struct folio **kfolio)
 {
 	struct ksm_stable_node *node, *tmp;
+	bool busy = false;
 	int err;
 
 	list_for_each_entry_safe(node, tmp, &idx->pending, group) {
@@ -660,6 +714,7 @@ ksm_stable_find_pending(struct ksm_index *idx, struct ksm_index_key key,
 		if (ksm_stable_cmp(idx, node, page, kfolio, &err) || err) {
 			if (err == -ESTALE)
 				ksm_stable_drop_stale(idx, node);
+			busy |= err == -EBUSY;
 			continue;
 		}
 		if (ksm_node_has_room(node))
@@ -667,7 +722,8 @@ ksm_stable_find_pending(struct ksm_index *idx, struct ksm_index_key key,
 		folio_put(*kfolio);
 	}
 	*kfolio = NULL;
-	return NULL;
+	/* As in the trees: a frozen twin means no new KSM page for now. */
+	return busy ? ERR_PTR(-EBUSY) : NULL;
 }
 
 static struct ksm_stable_node *ksm_stable_find(struct ksm_index *idx,
@@ -1135,7 +1191,7 @@ static int ksm_unstable_cmp(struct ksm_index *idx, struct ksm_item *cand,
 	}
 	idx->compares++;
 	ret = ksm_pages_cmp(page, opage);
-	odomain = ksm_index_domain(page_folio(opage));
+	odomain = ksm_item_domain(cand, page_folio(opage));
 	if (!ret && domain != odomain)
 		ret = domain < odomain ? -1 : 1;
 	if (!ret && IS_ENABLED(CONFIG_ARCH_HAS_MEMCMP_PAGES) &&
@@ -1208,7 +1264,7 @@ static void ksm_group_absorb(struct ksm_index *idx,
 		ksm_unstable_erase(idx, entry);
 		if (!page)
 			continue;
-		key.domain = ksm_index_domain(page_folio(page));
+		key.domain = ksm_item_domain(entry, page_folio(page));
 		twin = ksm_group_match(idx, group, key, entry, page, &other);
 		if (twin) {
 			folio_put(page_folio(other));

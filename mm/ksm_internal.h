@@ -57,6 +57,8 @@ enum ksm_advisor_mode {
  * @pages_to_scan: pages ksmd looks at per batch.
  * @sleep_millisecs: pause between two batches.
  * @merge_across_nodes: one index for all NUMA nodes (1) or one per node (0).
+ * @merge_across_cgroups: pages of all memory cgroups merge together (1), or
+ *	only pages of processes in the same memory cgroup (0).
  * @use_zero_pages: map empty pages to the zero page instead of merging them.
  * @max_page_sharing: most mappings one KSM page may have.
  * @prune_millisecs: least time between two sweeps for stale stable nodes.
@@ -75,6 +77,7 @@ struct ksm_tunables {
 	unsigned long pages_to_scan;
 	unsigned long sleep_millisecs;
 	unsigned long merge_across_nodes;
+	unsigned long merge_across_cgroups;
 	unsigned long use_zero_pages;
 	unsigned long max_page_sharing;
 	unsigned long prune_millisecs;
@@ -293,7 +296,8 @@ static inline void ksm_item_set_field(struct ksm_item *item,
  * @max_maps: number of entries allocated in @maps.
  * @kpfn: pfn of the KSM folio; folio_migrate_ksm() moves it.
  * @hash: sample hash of the content.
- * @domain: index domain (NUMA node, or 0 when merging across nodes).
+ * @domain: index domain (see ksm_domain_make()) of the mms that created
+ *	the KSM page and may map it.
  * @indexed: linked in the stable index (leader, group member or pending).
  * @pending: waiting on the pending list instead of a tree.
  *
@@ -317,13 +321,42 @@ struct ksm_stable_node {
 /**
  * struct ksm_index_key - what locates a page in the indexes
  * @hash: sample hash of the contents.
- * @domain: index domain of the page: any small integer (a NUMA node when
- *	merge_across_nodes is 0, else 0).
+ * @domain: index domain of the page: any small integer, made by
+ *	ksm_domain_make().
  */
 struct ksm_index_key {
 	u32 hash;
 	int domain;
 };
+
+/*
+ * An index domain is a NUMA part (the page's node when merge_across_nodes
+ * is 0, else 0: ksm_index_domain()) and a memory cgroup part (the memcg id
+ * of the mm when merge_across_cgroups is 0, else 0: ksm_cgroup_domain()).
+ * Both are packed losslessly into one int, cgroup part above the node bits,
+ * so that two domains are equal exactly when both parts are, and domains
+ * stay a plain integer order for the index.
+ */
+#define KSM_DOMAIN_NODE_BITS	NODES_SHIFT
+#define KSM_DOMAIN_NODE_MASK	(BIT(KSM_DOMAIN_NODE_BITS) - 1)
+/* memcg ids are at most MEM_CGROUP_ID_MAX, which fits 16 bits. */
+static_assert(KSM_DOMAIN_NODE_BITS + 16 < 31);
+
+static inline int ksm_domain_make(unsigned int cgroup, int node)
+{
+	VM_WARN_ON_ONCE(cgroup > U16_MAX || node > KSM_DOMAIN_NODE_MASK);
+	return (int)((cgroup << KSM_DOMAIN_NODE_BITS) | node);
+}
+
+static inline int ksm_domain_node(int domain)
+{
+	return domain & KSM_DOMAIN_NODE_MASK;
+}
+
+static inline unsigned int ksm_domain_cgroup(int domain)
+{
+	return (unsigned int)domain >> KSM_DOMAIN_NODE_BITS;
+}
 
 /*
  * Page table locking, spelled out for sparse: pte_offset_map_lock() names
@@ -380,12 +413,14 @@ u32 ksm_index_page_hash(struct page *page);
 int ksm_pages_cmp(struct page *page1, struct page *page2);
 bool ksm_pages_same(struct page *page1, struct page *page2);
 int ksm_index_domain(struct folio *folio);
+int ksm_item_domain(const struct ksm_item *item, struct folio *folio);
 struct folio *ksm_node_get_folio(struct ksm_stable_node *node);
 struct ksm_stable_node *ksm_node_alloc(void);
 void ksm_node_free(struct ksm_stable_node *node);
 int ksm_node_add_map(struct ksm_stable_node *node, struct ksm_item *item);
 void ksm_node_del_map(struct ksm_stable_node *node, struct ksm_item *item);
 bool ksm_node_has_room(const struct ksm_stable_node *node);
+bool ksm_node_spare(const struct ksm_stable_node *node);
 int ksm_node_reserve(struct ksm_stable_node *node);
 void ksm_node_retire(struct ksm_stable_node *node, struct folio *kfolio);
 struct ksm_stable_node *ksm_index_stable_find(struct ksm_index_key key,
@@ -436,8 +471,16 @@ int ksm_merge_adopt(struct ksm_item *item, unsigned long addr,
 int ksm_merge_zero(struct ksm_item *item, unsigned long addr,
 		   struct page *page);
 void ksm_merge_unlink(struct ksm_item *item, unsigned long addr);
+bool ksm_merge_unshare(struct ksm_item *item, unsigned long addr);
 int ksm_merge_break_range(struct vm_area_struct *vma, unsigned long start,
 			  unsigned long end);
+
+int ksm_merge_leave_node(struct ksm_item *item, unsigned long addr);
+
+/* ksm_cgroup.c */
+unsigned int ksm_cgroup_domain(struct ksm_mm *slot);
+bool ksm_cgroup_foreign(struct ksm_mm *slot,
+			const struct ksm_stable_node *node);
 
 /* ksm_scan.c */
 bool ksm_scan_is_cursor(struct ksm_mm *slot);
@@ -445,6 +488,8 @@ struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr);
 void ksm_item_free(struct ksm_mm *slot, unsigned long addr,
 		   struct ksm_item *item);
 void ksm_scan_drop_items(struct ksm_mm *slot);
+int ksm_scan_range(struct ksm_mm *slot, unsigned long start,
+		   unsigned long end);
 int ksm_scan_unmerge_all(void);
 void ksm_scan_restart(void);
 int ksm_scan_init(void);

@@ -82,7 +82,7 @@ static void ksm_memory_pick_misplaced(struct ksm_stable_node *node, void *arg)
 
 	if (IS_ERR_OR_NULL(kfolio))
 		return;
-	if (ksm_index_domain(kfolio) == node->domain) {
+	if (ksm_index_domain(kfolio) == ksm_domain_node(node->domain)) {
 		folio_put(kfolio);
 		return;
 	}
@@ -95,7 +95,9 @@ static void ksm_memory_reindex(struct ksm_stable_node *node)
 {
 	struct folio *kfolio = page_folio(pfn_to_page(READ_ONCE(node->kpfn)));
 
-	WRITE_ONCE(node->domain, ksm_index_domain(kfolio));
+	/* Only the NUMA part moves: the mms that may map it stay the same. */
+	WRITE_ONCE(node->domain, ksm_domain_make(ksm_domain_cgroup(node->domain),
+						 ksm_index_domain(kfolio)));
 	ksm_index_stable_insert(node, kfolio);
 	/* The reference ksm_memory_pick_misplaced() took. */
 	folio_put(kfolio);

@@ -459,12 +459,20 @@ static int ksm_merge_make_ksm(struct ksm_item *item, unsigned long addr,
 	return err;
 }
 
-/*
- * The second half of a pair failed: give the first its own page back.
- * Returns false if it could not: the item then stays merged, so that rmap
- * walks still find the mapping of what stays a KSM page.
+/**
+ * ksm_merge_unshare - give a merged mapping its own copy of the page
+ * @item: a merged item.
+ * @addr: its virtual address.
+ *
+ * For the first half of a pair whose second half failed, and for the
+ * mappings of a spare KSM page (ksm_node_spare()). Called without folio
+ * locks.
+ *
+ * Return: true if @item is idle now; false if the unshare failed, and the
+ * item stays merged, so that rmap walks still find the mapping of what
+ * stays a KSM page.
  */
-static bool ksm_merge_undo(struct ksm_item *item, unsigned long addr)
+bool ksm_merge_unshare(struct ksm_item *item, unsigned long addr)
 {
 	struct ksm_mm *slot = item->owner;
 	struct vm_area_struct *vma;
@@ -524,7 +532,7 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 	if (!node)
 		return -ENOMEM;
 	node->hash = item->hash;
-	node->domain = ksm_index_domain(page_folio(page));
+	node->domain = ksm_item_domain(item, page_folio(page));
 	err = ksm_merge_make_ksm(item, addr, page, node);
 	if (err) {
 		ksm_node_free(node);
@@ -533,7 +541,7 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 	kfolio = page_folio(page);
 	err = ksm_merge_into_node(other, ksm_item_nr(other) << PAGE_SHIFT,
 				  opage, node, kfolio);
-	if (!err || !ksm_merge_undo(item, addr))
+	if (!err || !ksm_merge_unshare(item, addr))
 		ksm_index_stable_insert(node, kfolio);
 	return err;
 }
@@ -592,11 +600,44 @@ int ksm_merge_adopt(struct ksm_item *item, unsigned long addr,
 	} else if (vma && folio_trylock(kfolio)) {
 		node = folio_ksm_node(kfolio);
 		err = node ? ksm_node_reserve(node) : -EAGAIN;
+		/* A fork child's, say, that was then moved to another cgroup. */
+		if (!err && ksm_cgroup_foreign(slot, node))
+			err = -EXDEV;
 		if (!err)
 			ksm_merge_link(item, vma, addr, node);
 		folio_unlock(kfolio);
 	}
+	if (err == -EXDEV)
+		ksm_merge_break_range(vma, addr, addr + PAGE_SIZE);
 	mmap_read_unlock(slot->mm);
+	return err;
+}
+
+/**
+ * ksm_merge_leave_node - unshare a merged page whose mm changed cgroup
+ * @item: a merged item whose mm is no longer in the domain of its node.
+ * @addr: where the KSM page is mapped.
+ *
+ * The mm gets a private copy, charged to its new cgroup, and the item
+ * becomes idle: the copy merges again, within the new domain.
+ *
+ * Return: 0, or the error of the unshare fault; the item stays merged then
+ * and is tried again at the next visit.
+ */
+int ksm_merge_leave_node(struct ksm_item *item, unsigned long addr)
+{
+	struct ksm_mm *slot = item->owner;
+	struct vm_area_struct *vma;
+	int err = -EFAULT;
+
+	lockdep_assert_held(&ksm_lock);
+	mmap_read_lock(slot->mm);
+	vma = ksm_merge_find_vma(slot, addr);
+	if (vma)
+		err = ksm_merge_break_range(vma, addr, addr + PAGE_SIZE);
+	mmap_read_unlock(slot->mm);
+	if (!err)
+		ksm_merge_unlink(item, addr);
 	return err;
 }
 

@@ -250,7 +250,8 @@ void folio_migrate_ksm(struct folio *newfolio, struct folio *folio)
 	/* Still anon for the rest of the migration, but with no node. */
 	WRITE_ONCE(folio->mapping, (void *)PAGE_MAPPING_KSM);
 	/* Moved to another node's index domain: see ksm_memory.c. */
-	if (ksm_index_domain(newfolio) != READ_ONCE(node->domain))
+	if (ksm_index_domain(newfolio) !=
+	    ksm_domain_node(READ_ONCE(node->domain)))
 		ksm_memory_node_moved();
 }
 

@@ -120,6 +120,13 @@ struct ksm_mm *ksm_scan_cursor_mm(void)
 	return ksm_cursor.slot;
 }
 
+/*
+ * ksmd tracks a page only if memory is at hand: a failed allocation skips
+ * the page until the next round, so neither the item nor its xarray slot
+ * may retry reclaim hard, wake the OOM killer or dip into reserves.
+ */
+#define KSM_ITEM_GFP	(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN)
+
 /**
  * ksm_item_alloc - start tracking the page at an address
  * @slot: the mm.
@@ -132,13 +139,13 @@ struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr)
 	struct ksm_item *item;
 
 	lockdep_assert_held(&ksm_lock);
-	item = kmem_cache_zalloc(ksm_item_cache, GFP_KERNEL | __GFP_NOWARN);
+	item = kmem_cache_zalloc(ksm_item_cache, KSM_ITEM_GFP);
 	if (!item)
 		return NULL;
 	item->owner = slot;
 	ksm_item_set_nr(item, addr >> PAGE_SHIFT);
 	if (xa_err(xa_store(&slot->items, addr >> PAGE_SHIFT, item,
-			    GFP_KERNEL))) {
+			    KSM_ITEM_GFP))) {
 		kmem_cache_free(ksm_item_cache, item);
 		return NULL;
 	}
@@ -264,8 +271,9 @@ static struct ksm_item *ksm_scan_merged(struct ksm_scan_batch *batch,
 		return NULL;
 	/* The page table map holds the RCU read lock the cursor needs. */
 	item = ksm_scan_item_at(&batch->xas, &batch->xas_idx, idx);
+	/* A mapping of a spare KSM page takes the slow path, to be moved. */
 	if (item && ksm_item_state(item) == KSM_ITEM_MERGED &&
-	    item->node == folio_ksm_node(folio))
+	    item->node == folio_ksm_node(folio) && !ksm_node_spare(item->node))
 		return item;
 	return NULL;
 }
@@ -389,12 +397,12 @@ static const struct mm_walk_ops ksm_scan_walk_ops = {
 	.walk_lock	= PGWALK_RDLOCK,
 };
 
-/* Pick up to @max pages of the cursor's mm, from the cursor on. */
+/* Pick up to @max pages of @slot in [@start, @end). */
 static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
+			     unsigned long start, unsigned long end,
 			     unsigned int max)
 {
 	struct mm_struct *mm = slot->mm;
-	unsigned long end = mm->task_size;
 	int ret = 0;
 
 	lockdep_assert_held(&ksm_lock);
@@ -404,9 +412,8 @@ static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
 	batch->nr = 0;
 	batch->max = max;
 	mmap_read_lock(mm);
-	if (!ksm_mm_gone(slot) && ksm_cursor.addr < end)
-		ret = walk_page_range(mm, ksm_cursor.addr, end,
-				      &ksm_scan_walk_ops, batch);
+	if (!ksm_mm_gone(slot) && start < end)
+		ret = walk_page_range(mm, start, end, &ksm_scan_walk_ops, batch);
 	if (ret != 1)
 		batch->next = end;
 	mmap_read_unlock(mm);
@@ -536,7 +543,6 @@ static bool ksm_scan_try_stable(struct ksm_item *item, unsigned long addr,
 {
 	struct ksm_stable_node *node;
 	struct folio *kfolio;
-	int err;
 
 	node = ksm_index_stable_find(key, page, &kfolio);
 	/*
@@ -547,9 +553,35 @@ static bool ksm_scan_try_stable(struct ksm_item *item, unsigned long addr,
 		return true;
 	if (!node)
 		return false;
-	err = ksm_merge_into_node(item, addr, page, node, kfolio);
+	/*
+	 * Done for this round even if the merge failed: the KSM page may
+	 * only have been locked by reclaim for a moment, and pairing the
+	 * page with an unstable twin now would make a second KSM page of
+	 * the same contents. A page that changed is hashed anew next round.
+	 */
+	ksm_merge_into_node(item, addr, page, node, kfolio);
 	folio_put(kfolio);
-	return !err;
+	return true;
+}
+
+/*
+ * Split the large folio of @page, which the caller references once. Two
+ * twins within one large folio cannot be merged as they are: each holds a
+ * reference on the folio, and a split needs the only extra one.
+ */
+static void ksm_scan_split(struct ksm_mm *slot, struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	mmap_read_lock(slot->mm);
+	if (folio_trylock(folio)) {
+		/* Split by someone else before we locked it: nothing to do. */
+		if (page_folio(page) == folio && folio_test_large(folio))
+			split_huge_page(page);
+		/* The lock stays with the folio that holds @page now. */
+		folio_unlock(page_folio(page));
+	}
+	mmap_read_unlock(slot->mm);
 }
 
 static void ksm_scan_try_unstable(struct ksm_item *item, unsigned long addr,
@@ -561,28 +593,54 @@ static void ksm_scan_try_unstable(struct ksm_item *item, unsigned long addr,
 	other = ksm_index_unstable_find(key, item, page, &opage);
 	if (!other)
 		return;
+	if (page_folio(opage) == page_folio(page)) {
+		/*
+		 * Its twin is in the same large folio: split it, and leave
+		 * the twin in the index for the next page to pair with. The
+		 * same small folio (a fork child's page not copied yet) is
+		 * no twin at all.
+		 */
+		folio_put(page_folio(opage));
+		if (folio_test_large(page_folio(page)))
+			ksm_scan_split(item->owner, page);
+		return;
+	}
 	ksm_index_unstable_erase(other);
 	ksm_merge_pair(item, addr, page, other, opage);
 	folio_put(page_folio(opage));
 }
 
-/* Decide what to do with one page and its item. */
+/*
+ * Decide what to do with one page and its item. @asked: merge-now, whose
+ * caller vouches that the page settled, so the volatility gate is passed.
+ */
 static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
-			  unsigned long addr, struct page *page)
+			  unsigned long addr, struct page *page, bool asked)
 {
 	struct folio *folio = page_folio(page);
 	struct ksm_index_key key;
 
-	if (!ksm_scan_release(item, addr, folio))
+	if (!ksm_scan_release(item, addr, folio)) {
+		/*
+		 * Its KSM page is a spare copy: unshared now, the page merges
+		 * into the group's leader at its next look (it is not held
+		 * back: nothing wrote to it).
+		 */
+		if (ksm_node_spare(item->node))
+			ksm_merge_unshare(item, addr);
 		return;
+	}
 	if (folio_test_ksm(folio)) {
 		ksm_merge_adopt(item, addr, folio);
 		return;
 	}
 	key.hash = ksm_index_page_hash(page);
-	if (!ksm_scan_settled(item, key.hash))
-		return;
-	key.domain = ksm_index_domain(folio);
+	if (!ksm_scan_settled(item, key.hash)) {
+		if (!asked)
+			return;
+		ksm_item_assign(item, KSM_ITEM_VOLATILE, false);
+	}
+	key.domain = ksm_item_domain(item, folio);
 	if (READ_ONCE(ksm_tun.use_zero_pages) && key.hash == ksm_zero_hash &&
 	    !ksm_merge_zero(item, addr, page)) {
 		ksm_item_free(slot, addr, item);
@@ -619,18 +677,25 @@ static bool ksm_scan_skip(struct ksm_item *item, struct page *page)
 /*
  * Look at one picked page; @item is its item, or NULL if it has none yet.
  * Returns false if smart scan skipped the page: it costs no budget.
+ * @asked: for merge-now, which smart scan never skips and which ksmd's
+ * pages_scanned does not count.
  */
 static bool ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
-			  struct ksm_item *item)
+			  struct ksm_item *item, bool asked)
 {
 	struct page *page = pick->page;
 
 	if (pick->merged) {
-		ksm_gate_forgive(pick->item);
-		ksm_stat_add(pages_scanned, 1);
+		/* Its mm moved to another memory cgroup: see ksm_cgroup.c. */
+		if (ksm_cgroup_foreign(slot, pick->item->node))
+			ksm_merge_leave_node(pick->item, pick->addr);
+		else
+			ksm_gate_forgive(pick->item);
+		if (!asked)
+			ksm_stat_add(pages_scanned, 1);
 		return true;
 	}
-	if (item && ksm_scan_skip(item, page)) {
+	if (item && !asked && ksm_scan_skip(item, page)) {
 		if (page)
 			folio_put(page_folio(page));
 		return false;
@@ -640,9 +705,10 @@ static bool ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
 	if (!item)
 		item = ksm_item_alloc(slot, pick->addr);
 	if (item)
-		ksm_scan_page(slot, item, pick->addr, page);
+		ksm_scan_page(slot, item, pick->addr, page, asked);
 	folio_put(page_folio(page));
-	ksm_stat_add(pages_scanned, 1);
+	if (!asked)
+		ksm_stat_add(pages_scanned, 1);
 	return true;
 }
 
@@ -710,7 +776,7 @@ static unsigned int ksm_scan_process(struct ksm_mm *slot,
 			known = ksm_scan_prune(slot, from, at);
 			have_known = true;
 		}
-		looked += ksm_scan_pick(slot, pick, pick->item);
+		looked += ksm_scan_pick(slot, pick, pick->item, false);
 		if (have_known && known <= at)
 			have_known = false;
 		from = at + 1;
@@ -779,8 +845,9 @@ static void ksmd_scan(unsigned long budget)
 		if (!ksm_cursor.slot && !ksm_scan_start_round())
 			return;
 		slot = ksm_cursor.slot;
-		ksm_scan_collect(slot, batch, min_t(unsigned long, budget,
-						    KSM_SCAN_BATCH));
+		ksm_scan_collect(slot, batch, ksm_cursor.addr,
+				 slot->mm->task_size,
+				 min_t(unsigned long, budget, KSM_SCAN_BATCH));
 		budget -= min_t(unsigned long, budget,
 				ksm_scan_process(slot, batch));
 		if (batch->next >= slot->mm->task_size && ksm_scan_advance()) {
@@ -795,6 +862,62 @@ static void ksmd_scan(unsigned long budget)
 			return;
 		cond_resched();
 	}
+}
+
+/* Merge-now: look at every picked page of @batch. */
+static void ksm_scan_range_batch(struct ksm_mm *slot,
+				 struct ksm_scan_batch *batch)
+{
+	struct ksm_scan_pick *pick;
+	unsigned int i;
+
+	for (i = 0; i < batch->nr; i++) {
+		pick = &batch->picks[i];
+		if (!pick->merged)
+			pick->item = xa_load(&slot->items,
+					     pick->addr >> PAGE_SHIFT);
+		ksm_scan_pick(slot, pick, pick->item, true);
+		cond_resched();
+	}
+}
+
+/**
+ * ksm_scan_range - look at every page of a range now, in the caller's context
+ * @slot: the registered mm.
+ * @start: start of the range.
+ * @end: end of the range.
+ *
+ * Each page of the mergeable VMAs in the range is looked at as ksmd looks
+ * at pages: the same indexes, the same write-protect and full compare.
+ * Neither smart scan nor the volatility gate holds a page back, since the
+ * caller asked for it; ksmd's cursor is left where it is.
+ *
+ * Return: 0, -EINTR on a fatal signal, or -ENOMEM.
+ */
+int ksm_scan_range(struct ksm_mm *slot, unsigned long start,
+		   unsigned long end)
+{
+	struct ksm_scan_batch *batch;
+	unsigned long addr = start;
+	int err = 0;
+
+	lockdep_assert_held(&ksm_lock);
+	/* Some 2 KiB of picks: not on the stack. */
+	batch = kmalloc(sizeof(*batch), GFP_KERNEL);
+	if (!batch)
+		return -ENOMEM;
+	/* Pages just written sit in per-cpu LRU batches, with references. */
+	lru_add_drain_all();
+	while (addr < end && !err) {
+		ksm_scan_collect(slot, batch, addr, end, KSM_SCAN_BATCH);
+		ksm_scan_range_batch(slot, batch);
+		addr = batch->next;
+		if (fatal_signal_pending(current))
+			err = -EINTR;
+		cond_resched();
+	}
+	kfree(batch);
+	return err;
 }
 
 /**

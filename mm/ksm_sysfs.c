@@ -191,6 +191,11 @@ static struct ksm_knob ksm_knobs[] = {
 	KSM_KNOB(merge_across_nodes, merge_across_nodes, ksm_apply_index_shape,
 		 .max = 1, .type_max = ULONG_MAX),
 #endif
+#ifdef CONFIG_MEMCG
+	/* A knob of this tree only: every bad write is -EINVAL. */
+	KSM_KNOB(merge_across_cgroups, merge_across_cgroups,
+		 ksm_apply_index_shape, .max = 1),
+#endif
 	KSM_KNOB(use_zero_pages, use_zero_pages, NULL,
 		 .max = 1, .boolean = true),
 	KSM_KNOB(max_page_sharing, max_page_sharing, ksm_apply_index_shape,

@@ -18,6 +18,16 @@
  *         pages_to_scan=10000, sleep_millisecs=0) for 30 s: cow_ksm (merges
  *         later broken by a write) per second.
  *   dflt  w1 with the default knobs (pages_to_scan=100, sleep_millisecs=20).
+ *   wfh, wft, wfs   2 x 64 MiB of one content family (wfh: zero pages with a
+ *         small header; wft: one filler, the last two bytes differ; wfs: one
+ *         filler, one word changed at a spread place), twins across the two
+ *         processes: time to full merge, and pages_sharing when the first and
+ *         the second full scan ended (percent of the full merge).
+ *   wscale  ksmd CPU per page scanned with 2^15, 2^17, 2^19 and 2^20 unique
+ *         pages tracked (needs a guest of about 7 GiB).
+ * w1, w2 and w3 also report metadata per tracked page: the "ksm*" slab
+ * caches alone, and all-in (with the XArray nodes and the index tables; see
+ * struct meta_snap).
  * --quick divides every size by 16 (for trying the program out).
  * prof samples ksmd (perf cpu-clock, every 200 us of its CPU time) while it
  * works in w1, w2, w3, w4, w6 and dflt, and prints where its time went by kernel
@@ -271,6 +281,125 @@ static int ksm_slab(long *slab, long *objs, char *names, size_t nsize)
 		found++;
 	}
 	return found ? 0 : -1;
+}
+
+/*
+ * All-in metadata: what KSM's tracking costs in kernel memory, wherever it
+ * lives. Our KSM keeps items and nodes in its own "ksm*" caches, each
+ * process's items in an XArray (nodes of the shared radix_tree_node cache),
+ * its index buckets in kvcalloc() tables (large ones bypass the slab caches:
+ * kmalloc_large pages, counted in the Slab line of /proc/meminfo but in no
+ * /proc/slabinfo cache, or vmalloc areas) and mapping arrays of more than
+ * four entries in kmalloc caches. So a snapshot holds:
+ *   @ksm:   bytes of the slabs of the "ksm*" caches (from before the spawn:
+ *           madvise() gives each process its slot);
+ *   @xa:    bytes of the slabs of radix_tree_node;
+ *   @total: every slab byte and large kmalloc (/proc/meminfo Slab, after
+ *           /proc/sys/vm/stat_refresh folded the per-CPU counters in);
+ *   @vm:    pages of the vmalloc areas that KSM functions allocated
+ *           (/proc/vmallocinfo, callers named ksm_*).
+ * All-in = growth of @ksm from before the spawn + growth of (@total - @ksm)
+ * + growth of @vm, both from after the spawn (the processes exist and are
+ * filled; ksmd has not run yet) to the measured state. What is not KSM's in
+ * that growth (the bench's own reads of /proc, RCU-deferred frees) is noise
+ * of a few KiB; the base kernel's figure shows its size.
+ */
+struct meta_snap {
+	long ksm, xa, total, vm;
+	int ok;
+};
+
+/* Bytes of the slabs of one cache of /proc/slabinfo, or -1. */
+static long slab_cache_bytes(const char *cache)
+{
+	static char buf[65536];
+	char *line, *save;
+
+	if (slurp("/proc/slabinfo", buf, sizeof(buf)) < 0)
+		return -1;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[64];
+		long pages, nslabs;
+
+		if (sscanf(line, "%63s %*d %*d %*d %*d %ld : tunables %*d %*d %*d : slabdata %*d %ld",
+			   name, &pages, &nslabs) == 3 && !strcmp(name, cache))
+			return nslabs * pages * page_size;
+	}
+	return -1;
+}
+
+/* Bytes of every slab and large kmalloc (/proc/meminfo Slab), or -1. */
+static long slab_total_bytes(void)
+{
+	char buf[8192], *p;
+	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			note("stat_refresh: %s", strerror(errno));
+		close(fd);
+	}
+	if (slurp("/proc/meminfo", buf, sizeof(buf)) < 0)
+		return -1;
+	p = strstr(buf, "\nSlab:");
+	return p ? strtol(p + 6, NULL, 10) * 1024 : -1;
+}
+
+/* Bytes of the vmalloc areas allocated by functions named ksm_*. */
+static long ksm_vmalloc_bytes(void)
+{
+	char line[512];
+	long bytes = 0;
+	FILE *f = fopen("/proc/vmallocinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *caller = strchr(line, ' '), *pages = strstr(line, " pages=");
+
+		caller = caller ? strchr(caller + 1, ' ') : NULL;
+		if (caller && pages && !strncmp(caller + 1, "ksm_", 4))
+			bytes += strtol(pages + 7, NULL, 10) * page_size;
+	}
+	fclose(f);
+	return bytes;
+}
+
+static void put(const char *w, const char *metric, const char *fmt, ...);
+
+static void meta_snap(struct meta_snap *m)
+{
+	long objs;
+
+	m->ok = ksm_slab(&m->ksm, &objs, NULL, 0) == 0;
+	m->xa = slab_cache_bytes("radix_tree_node");
+	m->vm = ksm_vmalloc_bytes();
+	m->total = slab_total_bytes();
+	m->ok &= m->xa >= 0 && m->vm >= 0 && m->total >= 0;
+}
+
+/*
+ * Put the all-in figures of @w: @pre before the spawn, @start after it,
+ * @end at the measured state, @pages tracked.
+ */
+static void meta_put(const char *w, const struct meta_snap *pre, const struct meta_snap *start,
+		     const struct meta_snap *end, long pages)
+{
+	long ksm, other, vm;
+
+	if (!pre->ok || !start->ok || !end->ok) {
+		note("%s: no all-in metadata (slabinfo, meminfo or vmallocinfo missing)", w);
+		return;
+	}
+	ksm = end->ksm - pre->ksm;
+	other = (end->total - end->ksm) - (start->total - start->ksm);
+	vm = end->vm - start->vm;
+	note("%s: metadata all-in: ksm* slabs %ld + other slab and large kmalloc %ld "
+	     "(of which radix_tree_node %ld) + KSM vmalloc %ld bytes, %ld pages tracked",
+	     w, ksm, other, end->xa - start->xa, vm, pages);
+	put(w, "meta_allin_bytes_per_page", "%.2f", (double)(ksm + other + vm) / pages);
+	put(w, "meta_xa_bytes_per_page", "%.2f", (double)(end->xa - start->xa) / pages);
+	put(w, "meta_other_bytes_per_page", "%.2f", (double)(other + vm) / pages);
 }
 
 /* ------------------------------------------------------------- profiler */
@@ -790,6 +919,28 @@ static int ksm_prepare(long pages_to_scan, long sleep_ms)
  * Poll until pages_shared and pages_sharing reach their final values; return
  * the guest time that took from t0, or -1 after @limit seconds.
  */
+/*
+ * Content families: pages_sharing when full_scans was first seen past
+ * fs0 + 1 and fs0 + 2 (-1: not yet), recorded by wait_merged() and
+ * scans_after() when scan_track is set.
+ */
+static int scan_track;
+static long scan_fs0, scan_sharing[2];
+/* full_scans when wait_merged() saw the full merge. */
+static long merged_fs;
+
+static void scan_note(long sharing)
+{
+	long f;
+
+	if (!scan_track)
+		return;
+	f = ksm_read("full_scans");
+	for (int k = 0; k < 2; k++)
+		if (scan_sharing[k] < 0 && f >= scan_fs0 + k + 1)
+			scan_sharing[k] = sharing;
+}
+
 static double wait_merged(long shared, long sharing, double t0, double poll, double limit)
 {
 	double last = 0, t;
@@ -797,9 +948,12 @@ static double wait_merged(long shared, long sharing, double t0, double poll, dou
 	for (;;) {
 		long s = ksm_read("pages_shared"), g = ksm_read("pages_sharing");
 
+		scan_note(g);
 		t = now();
-		if (s == shared && g == sharing)
+		if (s == shared && g == sharing) {
+			merged_fs = ksm_read("full_scans");
 			return t - t0;
+		}
 		if (t - last >= 5) {
 			note("  %6.1fs shared %ld sharing %ld full_scans %ld", t - t0, s, g,
 			     ksm_read("full_scans"));
@@ -900,6 +1054,7 @@ static int run_identical(const char *w, int nprocs, long mib, enum kind kind,
 	long shared = kind == K_HALF ? s.pages / 2 : s.pages;
 	long sharing = shared * (nprocs - 1);
 	long slab0, objs0, slab1, objs1, fs0;
+	struct meta_snap m0, m1, m2;
 	char names[256];
 	double t0, t, c0, c1;
 
@@ -910,11 +1065,16 @@ static int run_identical(const char *w, int nprocs, long mib, enum kind kind,
 	if (ksm_prepare(pages_to_scan, sleep_ms))
 		FAIL(w, "cannot reset KSM");
 	ksm_slab(&slab0, &objs0, NULL, 0);
+	meta_snap(&m0);
 	if (spawn(nprocs, &s))
 		FAIL(w, "cannot start the processes");
 	if (verify_all(w, "before merging"))
 		FAIL(w, "contents wrong before merging");
+	meta_snap(&m1);
 	fs0 = ksm_read("full_scans");
+	scan_track = kind == K_FAMILY;
+	scan_fs0 = fs0;
+	scan_sharing[0] = scan_sharing[1] = -1;
 	prof_start();
 	c0 = ksmd_cpu();
 	t0 = now();
@@ -926,16 +1086,35 @@ static int run_identical(const char *w, int nprocs, long mib, enum kind kind,
 	prof_stop(w);
 	if (t < 0)
 		FAIL(w, "did not reach the expected pages_shared/pages_sharing");
+	if (scan_track) {
+		/* Merged before the first scan ended: see the scans end too. */
+		double ts = now();
+
+		while (scan_sharing[1] < 0 && now() - ts < 300) {
+			sleep_s(0.01);
+			scan_note(ksm_read("pages_sharing"));
+		}
+		scan_track = 0;
+		if (scan_sharing[1] < 0)
+			FAIL(w, "two full scans did not end within 300 s of the full merge");
+		note("%s: pages_sharing when full_scans advanced: %ld after 1, %ld after 2 (of %ld)",
+		     w, scan_sharing[0], scan_sharing[1], sharing);
+		put(w, "merged_pct_scan1", "%.2f", 100.0 * scan_sharing[0] / sharing);
+		put(w, "merged_pct_scan2", "%.2f", 100.0 * scan_sharing[1] / sharing);
+	}
+	/* Scans ended when the merge was seen full (ksmd goes on scanning). */
 	note("%s: merged in %.3f s: shared %ld sharing %ld, ksmd %.3f s CPU (%s), %ld full scans",
-	     w, t, shared, sharing, c1 - c0, cpu_source, ksm_read("full_scans") - fs0);
+	     w, t, shared, sharing, c1 - c0, cpu_source, merged_fs - fs0);
 	put(w, "time_s", "%.4f", t);
 	put(w, "ksmd_cpu_s", "%.4f", c1 - c0);
-	put(w, "full_scans", "%ld", ksm_read("full_scans") - fs0);
+	put(w, "full_scans", "%ld", merged_fs - fs0);
 	put(w, "pages", "%ld", s.pages * nprocs);
 	if (verify_all(w, "after merging"))
 		FAIL(w, "contents wrong after merging");
 
 	/* Metadata at the converged state. */
+	meta_snap(&m2);
+	meta_put(w, &m0, &m1, &m2, s.pages * nprocs);
 	if (ksm_slab(&slab1, &objs1, names, sizeof(names)) == 0) {
 		long tracked = s.pages * nprocs;
 
@@ -1014,16 +1193,19 @@ static int run_unique(const char *w)
 {
 	struct spec s = { K_UNIQUE, (quick ? 16 : 256) * MIB / page_size };
 	long slab0, objs0, slab1, objs1, fs0, sc0, sc1, scanned;
+	struct meta_snap m0, m1, m2;
 	double t0, c0, c1, t;
 
 	note("%s: 2 processes x %ld MiB, all unique", w, s.pages * page_size / MIB);
 	if (ksm_prepare(10000, 0))
 		FAIL(w, "cannot reset KSM");
 	ksm_slab(&slab0, &objs0, NULL, 0);
+	meta_snap(&m0);
 	if (spawn(2, &s))
 		FAIL(w, "cannot start the processes");
 	if (verify_cmd(w, "before scanning (untouched pages: mincore, not read)", 't'))
 		FAIL(w, "contents wrong before scanning");
+	meta_snap(&m1);
 	fs0 = ksm_read("full_scans");
 	if (fs0 < 0)
 		FAIL(w, "no full_scans in " KSM);
@@ -1053,6 +1235,8 @@ static int run_unique(const char *w)
 	put(w, "time_s", "%.4f", t);
 	if (ksm_read("pages_shared") || ksm_read("pages_sharing"))
 		FAIL(w, "unique pages were merged");
+	meta_snap(&m2);
+	meta_put(w, &m0, &m1, &m2, 2 * s.pages);
 	if (ksm_slab(&slab1, &objs1, NULL, 0) == 0) {
 		put(w, "meta_slab_bytes_per_page", "%.2f", (double)(slab1 - slab0) / (2 * s.pages));
 		put(w, "meta_obj_bytes_per_page", "%.2f", (double)(objs1 - objs0) / (2 * s.pages));

@@ -29,6 +29,15 @@ int ksm_enable_merge_any(struct mm_struct *mm);
 int ksm_disable_merge_any(struct mm_struct *mm);
 int ksm_disable(struct mm_struct *mm);
 long ksm_process_profit(struct mm_struct *mm);
+int ksm_merge_now(struct mm_struct *mm, unsigned long start,
+		  unsigned long end);
+struct mem_cgroup;
+struct seq_buf;
+void ksm_memcg_stat_format(struct mem_cgroup *memcg, struct seq_buf *s);
+int ksm_memcg_merge_any_switch(struct mem_cgroup *memcg);
+int ksm_memcg_set_merge_any(struct mem_cgroup *memcg, bool on);
+void ksm_memcg_attach(struct task_struct *task, struct mem_cgroup *memcg);
+void ksm_memcg_offline(struct mem_cgroup *memcg);
 bool ksm_process_mergeable(struct mm_struct *mm);
 
 /* KSM folios as seen by rmap, migration, memory failure and swap-in. */
@@ -115,6 +124,29 @@ static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 
 static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
 {
+}
+
+struct mem_cgroup;
+struct seq_buf;
+static inline void ksm_memcg_stat_format(struct mem_cgroup *memcg,
+					 struct seq_buf *s)
+{
+}
+
+static inline void ksm_memcg_attach(struct task_struct *task,
+				    struct mem_cgroup *memcg)
+{
+}
+
+static inline void ksm_memcg_offline(struct mem_cgroup *memcg)
+{
+}
+
+/* do_madvise() rejects MADV_MERGE_NOW without CONFIG_KSM. */
+static inline int ksm_merge_now(struct mm_struct *mm, unsigned long start,
+				unsigned long end)
+{
+	return -EINVAL;
 }
 
 static inline int ksm_disable(struct mm_struct *mm)

@@ -584,6 +584,14 @@ static void ksm_test_chain(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ksm_node_add_map(b, &ib), 0);
 	KUNIT_EXPECT_PTR_EQ(test, ksm_test_find(idx, src, &got), NULL);
 
+	/* The member is a spare only while the leader has room. */
+	KUNIT_EXPECT_FALSE(test, ksm_node_spare(a));
+	KUNIT_EXPECT_FALSE(test, ksm_node_spare(b));
+	WRITE_ONCE(ksm_tun.max_page_sharing, 2);
+	KUNIT_EXPECT_TRUE(test, ksm_node_spare(b));
+	KUNIT_EXPECT_FALSE(test, ksm_node_spare(a));
+	WRITE_ONCE(ksm_tun.max_page_sharing, 1);
+
 	/* The leader leaves: the dup leads alone, the chain is gone. */
 	ksm_node_del_map(a, &ia);
 	ksm_test_node_put(idx, a, fa);
@@ -595,6 +603,83 @@ static void ksm_test_chain(struct kunit *test)
 	ksm_test_node_put(idx, b, fb);
 	WRITE_ONCE(ksm_tun.max_page_sharing, max);
 	__free_page(src);
+	ksm_test_index_free(idx);
+	mutex_unlock(&ksm_lock);
+}
+
+/* The domains of some memory cgroup ids and NUMA nodes, in key order. */
+static void ksm_test_domain_pack(struct kunit *test)
+{
+	static const unsigned int cgs[] = { 0, 1, 2, 4095, 65534, U16_MAX };
+	const int nodes[] = { 0, MAX_NUMNODES / 2, MAX_NUMNODES - 1 };
+	int d, prev = -1;
+	unsigned int i, j;
+
+	for (i = 0; i < ARRAY_SIZE(cgs); i++) {
+		for (j = 0; j < ARRAY_SIZE(nodes); j++) {
+			if (j && nodes[j] <= nodes[j - 1])
+				continue;	/* few nodes */
+			d = ksm_domain_make(cgs[i], nodes[j]);
+			KUNIT_EXPECT_GE(test, d, 0);
+			KUNIT_EXPECT_EQ(test, ksm_domain_cgroup(d), cgs[i]);
+			KUNIT_EXPECT_EQ(test, ksm_domain_node(d), nodes[j]);
+			/* Distinct pairs, distinct and ordered domains. */
+			if (i || j)
+				KUNIT_EXPECT_GT(test, d, prev);
+			prev = d;
+		}
+	}
+}
+
+/*
+ * Twins of different memory cgroups never match: not in the unstable
+ * index, where an item's domain comes from its owner (none here: cgroup
+ * part 0), nor in the stable index, where the node's domain is in the key.
+ */
+static void ksm_test_domain_apart(struct kunit *test)
+{
+	struct ksm_index *idx = ksm_test_index(test);
+	struct ksm_test_item a = {}, b = {};
+	struct ksm_stable_node *node, *found;
+	struct folio *folio, *got = NULL;
+	struct ksm_index_key key;
+	struct page *other;
+	int nid;
+
+	mutex_lock(&ksm_lock);
+	a.page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	b.page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	KUNIT_ASSERT_NOT_NULL(test, a.page);
+	KUNIT_ASSERT_NOT_NULL(test, b.page);
+	((u64 *)page_address(a.page))[3] = 7;
+	((u64 *)page_address(b.page))[3] = 7;
+	nid = ksm_index_domain(page_folio(a.page));
+	key.hash = ksm_index_page_hash(a.page);
+	key.domain = ksm_domain_make(0, nid);
+	KUNIT_EXPECT_PTR_EQ(test, ksm_unstable_match(idx, key, &a.item, a.page,
+						     &other), NULL);
+	key.domain = ksm_domain_make(1, ksm_index_domain(page_folio(b.page)));
+	KUNIT_EXPECT_PTR_EQ(test, ksm_unstable_match(idx, key, &b.item, b.page,
+						     &other), NULL);
+	ksm_unstable_erase(idx, &a.item);
+	ksm_unstable_erase(idx, &b.item);
+
+	node = ksm_test_node(test, a.page, &folio);
+	node->domain = ksm_domain_make(1, ksm_index_domain(folio));
+	ksm_stable_insert(idx, node, folio);
+	key.domain = ksm_domain_make(0, ksm_index_domain(folio));
+	found = ksm_stable_find(idx, key, b.page, &got);
+	KUNIT_EXPECT_PTR_EQ(test, found, NULL);
+	if (!IS_ERR_OR_NULL(found))
+		folio_put(got);
+	key.domain = node->domain;
+	found = ksm_stable_find(idx, key, b.page, &got);
+	KUNIT_EXPECT_PTR_EQ(test, found, node);
+	if (!IS_ERR_OR_NULL(found))
+		folio_put(got);
+	ksm_test_node_put(idx, node, folio);
+	__free_page(a.page);
+	__free_page(b.page);
 	ksm_test_index_free(idx);
 	mutex_unlock(&ksm_lock);
 }
@@ -684,6 +769,8 @@ static struct kunit_case ksm_test_cases[] = {
 	KUNIT_CASE(ksm_test_stable_grow),
 	KUNIT_CASE(ksm_test_chain),
 	KUNIT_CASE(ksm_test_node_maps),
+	KUNIT_CASE(ksm_test_domain_pack),
+	KUNIT_CASE(ksm_test_domain_apart),
 	{},
 };
 
