@@ -2,10 +2,14 @@
 #
 #   make run      build (if needed) and boot the patched kernel, run the KSM demo
 #   make test     build the debug kernel and run every test, then check the patch series
-#                 and build the configuration matrix; closing line `N passed, N failed`
+#                 (git am, same tree, checkpatch) and build the quick entries of the
+#                 configuration matrix; closing line `N passed, N failed`
 #   make patches  write our KSM as a git format-patch series to $(BUILD)/patches
 #                 (PATCHES_OUT=dir for another place; harness/series.py, patches/log/)
-#   make series-check  write the series and check it (git am, checkpatch, builds)
+#   make series-check  write the series and check it (git am, checkpatch, a build per patch)
+#   make full-check    the series check with its builds and every matrix entry, one
+#                 closing line (`make test` runs the series check without the builds
+#                 and only the matrix entries of MATRIX_QUICK, to fit CI's time)
 #   make shell    boot the patched kernel into a busybox shell
 #   make kernel   just build (VARIANT=ours|pristine, FLAVOUR=debug|perf)
 #   make stress   mm-stress and mm-random of harness/tests.list for STRESS_SECS (300) s each
@@ -48,7 +52,7 @@ KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --init
 	  --swap --dimm-mb 256 --logdir $(LOGDIR)
 
 .PHONY: deps kernel userspace initramfs initramfs-nested test stress stress-random run shell nested \
-	bench matrix patches series-check clean
+	bench matrix patches series-check full-check clean
 
 deps:
 	@harness/deps.sh
@@ -73,6 +77,9 @@ patches: deps
 
 series-check: deps
 	@python3 harness/series.py check --out $(PATCHES_OUT)
+
+full-check: deps
+	@FULL=1 ONLY=series,matrix harness/test-all.sh
 
 # The long stress runs: mm-stress (8 processes) and mm-random (seeded random
 # system calls and knob writes), STRESS_SECS each; `make test` gives them 60 s.
