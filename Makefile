@@ -1,7 +1,15 @@
 # Build, boot and test our KSM on Debian's Linux 6.12 source. See README.md.
 #
 #   make run      build (if needed) and boot the patched kernel, run the KSM demo
-#   make test     build the debug kernel and run every test; closing line `N passed, N failed`
+#   make test     build the debug kernel and run every test, then check the patch series
+#                 (git am, same tree, checkpatch) and build the quick entries of the
+#                 configuration matrix; closing line `N passed, N failed`
+#   make patches  write our KSM as a git format-patch series to $(BUILD)/patches
+#                 (PATCHES_OUT=dir for another place; harness/series.py, patches/log/)
+#   make series-check  write the series and check it (git am, checkpatch, a build per patch)
+#   make full-check    the series check with its builds and every matrix entry, one
+#                 closing line (`make test` runs the series check without the builds
+#                 and only the matrix entries of MATRIX_QUICK, to fit CI's time)
 #   make shell    boot the patched kernel into a busybox shell
 #   make kernel   just build (VARIANT=ours|pristine, FLAVOUR=debug|perf)
 #   make stress   mm-stress and mm-random of harness/tests.list for STRESS_SECS (300) s each
@@ -14,7 +22,8 @@
 #
 # VARIANT=pristine runs the same on the base tree, with its own KSM.
 # STAGING=1 also lays staging/ (work in progress) onto our tree.
-# ONLY=a,b limits `make test` to those tests of harness/tests.list; NOSKIP=1
+# ONLY=a,b limits `make test` to those tests of harness/tests.list (`series` and
+# `matrix` name the series check and the matrix); NOSKIP=1
 # also runs the tests that harness/skip.list holds back. REPEAT=N runs every
 # test N times, a fresh boot each, and prints how many of the N passed per test.
 # NESTED=1 makes `make run` go on after the demo with three QEMU guests booted
@@ -42,7 +51,8 @@ NESTED_INITRD = $(BUILD)/guest/initramfs-nested.cpio.gz
 KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --initrd $(INITRD) \
 	  --swap --dimm-mb 256 --logdir $(LOGDIR)
 
-.PHONY: deps kernel userspace initramfs initramfs-nested test stress stress-random run shell nested bench matrix clean
+.PHONY: deps kernel userspace initramfs initramfs-nested test stress stress-random run shell nested \
+	bench matrix patches series-check full-check clean
 
 deps:
 	@harness/deps.sh
@@ -53,9 +63,23 @@ kernel: deps
 initramfs: deps
 	@harness/mkinitramfs.sh >/dev/null
 
+# The QEMU tests, then (whole runs of VARIANT=ours) the series check and the
+# matrix; harness/test-all.sh adds their closing lines up.
 test: kernel initramfs
-	@$(KSMT) test $(if $(ONLY),--only $(ONLY)) $(if $(NOSKIP),--no-skip) \
+	@ONLY=$(ONLY) VARIANT=$(VARIANT) REPEAT=$(REPEAT) harness/test-all.sh \
+		$(KSMT) test $(if $(NOSKIP),--no-skip) \
 		$(if $(filter-out 1,$(REPEAT)),--repeat $(REPEAT))
+
+# Our KSM as a patch series against the base tree (harness/series.py).
+PATCHES_OUT ?= $(BUILD)/patches
+patches: deps
+	@python3 harness/series.py make --out $(PATCHES_OUT)
+
+series-check: deps
+	@python3 harness/series.py check --out $(PATCHES_OUT)
+
+full-check: deps
+	@FULL=1 ONLY=series,matrix harness/test-all.sh
 
 # The long stress runs: mm-stress (8 processes) and mm-random (seeded random
 # system calls and knob writes), STRESS_SECS each; `make test` gives them 60 s.

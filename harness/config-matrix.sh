@@ -4,7 +4,8 @@
 # Each entry is `make tinyconfig` + harness/config/common.config +
 # harness/config/ours.config + the entry's own options, configured once in
 # build/matrix/ENTRY/ (reconfigured only when a fragment or Kconfig changes).
-# Only `make prepare` and our objects (mm/ksm*.o, fs/proc/base.o) are built,
+# Only `make prepare` and our objects (mm/ksm*.o, and fs/proc/base.o,
+# mm/madvise.o and mm/memcontrol.o, which our patches change) are built,
 # with W=1 and sparse (C=1); an entry fails on a build error, on any
 # warning located in one of our files, or when an option it asks for did not
 # survive Kconfig. Entries of mode `vmlinux` also link a whole vmlinux.
@@ -22,10 +23,17 @@ memory-failure-n  x86_64  objs     MEMORY_FAILURE=n
 memory-hotremove-n x86_64 objs     MEMORY_HOTREMOVE=n
 debug-fs-n        x86_64  objs     DEBUG_FS=n
 sysfs-n           x86_64  objs     SYSFS=n
+memcg-n           x86_64  objs     MEMCG=n
 kunit-m           x86_64  vmlinux  MODULES=y KUNIT=m KSM_KUNIT_TEST=m?
 i386              i386    objs     X86_32=y HIGHMEM4G=y
-arm64-mte         arm64   objs     ARM64_MTE=y ARM64_PAN=y ARM64_TAGGED_ADDR_ABI=y
-"
+arm64-mte         arm64   objs     ARM64_MTE=y ARM64_PAN=y ARM64_TAGGED_ADDR_ABI=y ARCH_HAS_MEMCMP_PAGES=y
+"""
+
+# Symbols an entry's objects must call: with MTE, arm64's memcmp_pages()
+# has the last word on whether two pages may merge (tags differ).
+declare -A MUST_CALL=(
+	[arm64-mte]="mm/ksm_index.o:memcmp_pages"
+)
 
 names=$(awk 'NF { print $1 }' <<<"$MATRIX")
 for n in "$@"; do
@@ -36,7 +44,9 @@ cfgdir=$TOP/harness/config
 root=$BUILD/matrix
 src=$("$TOP/harness/tree.sh" ours)
 objs=$(cd "$TOP" && for f in mm/ksm*.c; do echo "${f%.c}.o"; done)
-objs="$objs fs/proc/base.o"
+# and the kernel files our patches add code to (madvise.c: MADV_MERGE_NOW;
+# memcontrol.c, with CONFIG_MEMCG only: memory.stat, memory.ksm_merge_any).
+objs="$objs fs/proc/base.o mm/madvise.o"
 
 # Kernel files our patches change (patches/series).
 patched=$(sed -e '/^#/d' -e '/^$/d' -e "s|^|$TOP/patches/|" "$TOP/patches/series" |
@@ -145,12 +155,21 @@ run_entry() {
 	fi
 	# Remove our objects so that the compiler (from ccache, which replays
 	# its warnings) and sparse run on them every time.
-	for o in $objs; do rm -f "$out/$o"; done
-	echo "== make W=1 C=1 $objs" >>"$log"
+	local eobjs=$objs
+	grep -qx 'CONFIG_MEMCG=y' "$out/.config" && eobjs="$eobjs mm/memcontrol.o"
+	for o in $eobjs; do rm -f "$out/$o"; done
+	echo "== make W=1 C=1 $eobjs" >>"$log"
 	local rc=0
-	mk "$out" "$arch" -j"$JOBS" W=1 C=1 $objs >"$out/objs.log" 2>&1 || rc=1
+	mk "$out" "$arch" -j"$JOBS" W=1 C=1 $eobjs >"$out/objs.log" 2>&1 || rc=1
 	cat "$out/objs.log" >>"$log"
 	our_warnings "$out/objs.log" >"$out/ours.log"
+	local need obj sym nm=nm
+	[ "$arch" = arm64 ] && nm=aarch64-linux-gnu-nm
+	for need in ${MUST_CALL[$name]:-}; do
+		obj=${need%%:*} sym=${need#*:}
+		"$nm" -u "$out/$obj" 2>/dev/null | grep -qw "$sym" ||
+			echo "$obj does not call $sym" >>"$out/ours.log"
+	done
 	if [ -s "$out/ours.log" ]; then
 		{ echo "== warnings in our code"; cat "$out/ours.log"; } >>"$log"
 		rc=1

@@ -6,6 +6,8 @@
 PKGS="qemu-system-x86 linux-source-6.12 busybox-static gcc make bc bison flex
 libelf-dev libssl-dev cpio ccache libnuma-dev xz-utils python3 rsync kmod
 sparse coccinelle gcc-aarch64-linux-gnu bash-static"
+# The patch series: git am, and checkpatch.pl's SPDX check (scripts/spdxcheck.py).
+PKGS="$PKGS git python3-ply python3-git"
 # The benchmark's chart.
 [ "${WITH_BENCH:-0}" = 1 ] && PKGS="$PKGS gnuplot-nox"
 

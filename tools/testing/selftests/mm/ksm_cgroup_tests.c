@@ -308,8 +308,8 @@ enum worker_cmd {
 	CMD_VERIFY = 'v',	/* answer: pages whose contents are wrong */
 	CMD_FORK = 'f',		/* answer: the pid of a fork child that sleeps */
 	CMD_MERGE_NOW = 'm',	/* answer: CPU us it took, or -errno */
-	CMD_TIME = 't',		/* time the first write to every page; answer:
-				 * 0, then a long of ns per page */
+	/* Time the first write to every page; answer: 0, then ns per page. */
+	CMD_TIME = 't',
 	CMD_EXIT = 'q',
 };
 
@@ -379,14 +379,19 @@ static long ns_now(void)
 static void worker_time(char *region, int resp_fd)
 {
 	long *ns = calloc(npages, sizeof(*ns)), i, t, zero = 0;
-	volatile char *p;
+	char *p, c;
 
 	if (!ns)
 		_exit(7);
 	for (i = 0; i < npages; i++) {
 		p = region + i * psize;
 		t = ns_now();
-		*p = *p;	/* the same byte: contents stay, the write counts */
+		/*
+		 * The same byte: contents stay, the write counts. Atomic
+		 * accesses, so that the compiler keeps the store.
+		 */
+		c = __atomic_load_n(p, __ATOMIC_RELAXED);
+		__atomic_store_n(p, c, __ATOMIC_RELAXED);
 		ns[i] = ns_now() - t;
 	}
 	if (write(resp_fd, &zero, sizeof(zero)) != sizeof(zero) ||
@@ -807,7 +812,8 @@ static void test_zero(void)
 		     -1, 0);
 	if (!check(probe != MAP_FAILED, "mmap"))
 		return;
-	(void)*(volatile char *)probe;
+	/* An atomic load is never dropped: it maps the zero page. */
+	(void)__atomic_load_n(probe, __ATOMIC_RELAXED);
 	zero_pfn = pfn_of(getpid(), (unsigned long)probe);
 	munmap(probe, psize);
 	if (!check(ksm_reset("0", "1"), "cannot set the knobs"))
@@ -974,7 +980,8 @@ static void test_merge_now_intr(void)
 	kill(b->pid, SIGKILL);
 	waitpid(b->pid, &status, 0);
 	killed_s = now() - t;
-	diag("%ld pages: MADV_MERGE_NOW took %.3f s; SIGKILL %.3f s into another ended it in %.3f s",
+	diag(
+	     "%ld pages: MADV_MERGE_NOW took %.3f s; SIGKILL %.3f s into another ended it in %.3f s",
 	     npages, full_s, full_s / 10, killed_s);
 	check(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 	      "status 0x%x", status);
@@ -1287,7 +1294,8 @@ static double timing_round(const char *across, long *held_ksm)
 		p[i] = t[2 * i + 1];
 	}
 	d = ks_distance(g, p, n);
-	diag("merge_across_cgroups=%s: %ld of %ld guesses shared the victim's frame; first write: guesses median %ld ns, p90 %ld; private median %ld ns, p90 %ld; KS distance %.3f",
+	diag(
+	     "merge_across_cgroups=%s: %ld of %ld guesses shared the victim's frame; first write: guesses median %ld ns, p90 %ld; private median %ld ns, p90 %ld; KS distance %.3f",
 	     across, *held_ksm, n, g[n / 2], g[n * 9 / 10], p[n / 2],
 	     p[n * 9 / 10], d);
 out:
@@ -1308,7 +1316,9 @@ static void test_timing(void)
 	d = timing_round("1", &held);
 	check(held == npages, "control: %ld of %ld guesses merged", held,
 	      npages);
-	check(d >= 0.8, "control: KS distance %.3f, want >= 0.8: the measurement cannot tell a COW fault", d);
+	check(d >= 0.8,
+	      "control: KS distance %.3f, want >= 0.8: the measurement cannot tell a COW fault",
+	      d);
 	/* Domains: a guess is a private page, and takes its time. */
 	d = timing_round("0", &held);
 	check(held == 0, "domains: %ld guesses share the victim's frame",
@@ -1355,8 +1365,9 @@ int main(int argc, char **argv)
 
 	psize = sysconf(_SC_PAGESIZE);
 	while ((opt = getopt(argc, argv, "n:")) != -1) {
-		if (opt != 'n' || (npages = atol(optarg)) < 1 ||
-		    npages > 65536)
+		if (opt == 'n')
+			npages = atol(optarg);
+		if (opt != 'n' || npages < 1 || npages > 65536)
 			return fprintf(stderr, "usage: %s [-n pages] [test ...]\n",
 				       argv[0]), 2;
 	}
@@ -1374,7 +1385,8 @@ int main(int argc, char **argv)
 	    !cgroups_setup()) {
 		for (k = 0, i = 1; k < ARRAY_SIZE(tests); k++)
 			if (selected(argc, argv, tests[k].name))
-				printf("ok %d %s # SKIP no merge_across_cgroups or no cgroup2 memory controller\n",
+				printf(
+				       "ok %d %s # SKIP no merge_across_cgroups or no cgroup2 memory controller\n",
 				       i++, tests[k].name);
 		return 4;
 	}

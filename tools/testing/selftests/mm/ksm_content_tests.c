@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -197,7 +198,8 @@ static void result(bool ok, const char *fmt, const char *what)
  * region through @pipe_fd and waits; on SIGUSR1 it checks every byte and
  * exits with the number of wrong pages (at most 255).
  */
-static volatile sig_atomic_t verify_now;
+/* Lock-free, so the signal handler may set it. */
+static atomic_int verify_now;
 
 static void on_usr1(int sig)
 {

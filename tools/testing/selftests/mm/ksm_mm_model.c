@@ -577,7 +577,8 @@ bool swap_out_all(int nw, const char *what, struct vmev *before)
 	expect_true("memory.swap.current > 0", swapcur > 0);
 	vmev_read(&v);
 	if (before->pswpout >= 0) {
-		diag("pswpout +%ld for %ld slots (%ld in swap entries and %ld swap cache pages before)",
+		diag(
+		     "pswpout +%ld for %ld slots (%ld in swap entries and %ld swap cache pages before)",
 		     v.pswpout - before->pswpout, slots, slots0, cached0);
 		expect_true("pswpout grew by at least the slots that are new",
 			    v.pswpout - before->pswpout >= slots - slots0 - cached0);

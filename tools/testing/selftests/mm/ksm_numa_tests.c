@@ -520,7 +520,8 @@ static void rmap_show_stuck(const struct rmap_area *a, const int *status, long r
 		if (fd >= 0 && pread(fd, &ent, 8, (unsigned long)a->tgt[i] / page_size * 8) != 8)
 			ent = 0;
 		pfn = ent & PM_PFN_MASK;
-		diag("  page %ld: status %d (move_pages returned %ld), pfn %#llx mapped %ld, flags %#llx",
+		diag(
+		     "  page %ld: status %d (move_pages returned %ld), pfn %#llx mapped %ld, flags %#llx",
 		     i, status[i], r, pfn, pfn_count(pfn), pfn_flags(pfn));
 	}
 	if (fd >= 0)
@@ -644,9 +645,11 @@ static bool rmap_measure(const char *setup, const struct rmap_area *a, const pid
 		return false;
 	diag("%s: anon_vma lock holds in rmap_walk_ksm (%d KSM pages migrated):", setup,
 	     RM_TARGETS);
-	diag("  narrowed to the page offset, %d migrations each: %ld holds, at most %ld VMAs and %ld ns per hold",
+	diag(
+	     "  narrowed to the page offset, %d migrations each: %ld holds, at most %ld VMAs and %ld ns per hold",
 	     RM_ROUNDS, narrow.holds, narrow.vmas_max, narrow.hold_max_ns);
-	diag("  whole anon_vma (for comparison), %d migrations each: %ld holds, at most %ld VMAs and %ld ns per hold",
+	diag(
+	     "  whole anon_vma (for comparison), %d migrations each: %ld holds, at most %ld VMAs and %ld ns per hold",
 	     RM_WHOLE_ROUNDS, whole.holds, whole.vmas_max, whole.hold_max_ns);
 	expect_true("rmap walks took anon_vma locks", narrow.holds > 0 && whole.holds > 0);
 	/* one VMA per process covers the offset; the anon_vma has them all */

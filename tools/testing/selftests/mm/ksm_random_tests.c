@@ -40,6 +40,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -307,7 +308,8 @@ static int g_nodes = 1;
 static uint64_t g_seed, g_wseed, g_keyno;
 static int g_memfd = -1;	/* /proc/self/mem */
 static sigjmp_buf g_jmp;
-static volatile sig_atomic_t g_jmp_armed;
+/* Lock-free, so the fault handler may read it. */
+static atomic_int g_jmp_armed;
 
 static void add(long *ctr, long v)
 {
@@ -401,48 +403,58 @@ static bool page_read(long i, uint64_t *buf)
 	return pread(g_memfd, buf, PS, (off_t)(uintptr_t)page_addr(i)) == (ssize_t)PS;
 }
 
-static void verify_range(long a, long b, const char *after)
+/*
+ * Checks page @i against its model. A fault while reading it jumps back
+ * here; nothing this function keeps in locals changes after sigsetjmp(),
+ * so none of them needs to survive siglongjmp().
+ */
+static void verify_page(long i, const char *after)
 {
 	static uint64_t buf[WORDS];
-	volatile long i;	/* survives siglongjmp() */
+	struct pg *p = &g_pg[i];
 	long bad;
 	int sig;
 
-	for (i = a < 0 ? 0 : a; i < b && i < NP; i++) {
-		struct pg *p = &g_pg[i];
-
-		if (p->type == T_HOLE || p->unknown)
-			continue;
-		g_jmp_armed = 1;
-		/* SA_NODEFER: nothing to unblock, so no mask to save per page */
-		sig = sigsetjmp(g_jmp, 0);
-		if (sig) {
-			g_jmp_armed = 0;
-			add(&g_st->faults, 1);
-			report("signal %d reading page %ld (%s, prot %d) after %s",
-			       sig, i, type_names[p->type], p->prot, after);
-			continue;
-		}
-		if (!page_read(i, buf)) {
-			g_jmp_armed = 0;
-			add(&g_st->faults, 1);
-			report("cannot read page %ld (%s) after %s: %s", i,
-			       type_names[p->type], after, strerror(errno));
-			continue;
-		}
+	if (p->type == T_HOLE || p->unknown)
+		return;
+	g_jmp_armed = 1;
+	/* SA_NODEFER: nothing to unblock, so no mask to save per page */
+	sig = sigsetjmp(g_jmp, 0);
+	if (sig) {
 		g_jmp_armed = 0;
-		add(&g_st->verified, 1);
-		bad = page_wrong(p, buf);
-		if (!bad)
-			continue;
-		add(&g_st->wrong_bytes, bad);
-		add(&g_st->wrong_pages, 1);
-		report("page %ld (%s, prot %d, key %llx, word %u inverted, maybe zero %d) after %s: %ld bytes wrong, word 0 %llx expected %llx",
-		       i, type_names[p->type], p->prot, (unsigned long long)p->key,
-		       p->tw ? p->tw - 1 : 0, p->maybe_zero, after, bad,
-		       (unsigned long long)buf[0],
-		       (unsigned long long)expected_word(p, 0));
+		add(&g_st->faults, 1);
+		report("signal %d reading page %ld (%s, prot %d) after %s",
+		       sig, i, type_names[p->type], p->prot, after);
+		return;
 	}
+	if (!page_read(i, buf)) {
+		g_jmp_armed = 0;
+		add(&g_st->faults, 1);
+		report("cannot read page %ld (%s) after %s: %s", i,
+		       type_names[p->type], after, strerror(errno));
+		return;
+	}
+	g_jmp_armed = 0;
+	add(&g_st->verified, 1);
+	bad = page_wrong(p, buf);
+	if (!bad)
+		return;
+	add(&g_st->wrong_bytes, bad);
+	add(&g_st->wrong_pages, 1);
+	report(
+	       "page %ld (%s, prot %d, key %llx, word %u inverted, maybe zero %d) after %s: %ld bytes wrong, word 0 %llx expected %llx",
+	       i, type_names[p->type], p->prot, (unsigned long long)p->key,
+	       p->tw ? p->tw - 1 : 0, p->maybe_zero, after, bad,
+	       (unsigned long long)buf[0],
+	       (unsigned long long)expected_word(p, 0));
+}
+
+static void verify_range(long a, long b, const char *after)
+{
+	long i;
+
+	for (i = a < 0 ? 0 : a; i < b && i < NP; i++)
+		verify_page(i, after);
 }
 
 static void errno_check(const char *what, long a, long b, int got, int want)
@@ -1339,7 +1351,8 @@ static void knob_good(unsigned int ki, const char *val)
 	g_ctl.good++;
 	if (!strcmp(k->name, "pages_to_scan") && adv) {
 		if (err != EINVAL)
-			ctl_fail(&g_ctl.good_bad, "pages_to_scan=%s under the advisor: errno %d, 6.12 gives EINVAL",
+			ctl_fail(&g_ctl.good_bad,
+				 "pages_to_scan=%s under the advisor: errno %d, 6.12 gives EINVAL",
 				 val, err);
 		return;
 	}
@@ -1499,7 +1512,8 @@ static void progress(double t0)
 
 	if (sharing > g_ctl.max_sharing)
 		g_ctl.max_sharing = sharing;
-	say("# %4.0f s: full_scans %ld pages_shared %ld pages_sharing %ld ksm_zero_pages %ld run %ld",
+	say(
+	    "# %4.0f s: full_scans %ld pages_shared %ld pages_sharing %ld ksm_zero_pages %ld run %ld",
 	    now() - t0, ksm_get("full_scans"), ksm_get("pages_shared"), sharing,
 	    ksm_get("ksm_zero_pages"), ksm_get("run"));
 }
@@ -1556,18 +1570,22 @@ static void random_report(int workers)
 		total += sum.ops[j];
 	}
 	say("# operations %ld:%s", total, line);
-	say("# pages verified %ld, children %ld, move_pages moved %ld not %ld, collapse ok %ld refused %ld, unmerge EAGAIN %ld",
+	say(
+	    "# pages verified %ld, children %ld, move_pages moved %ld not %ld, collapse ok %ld refused %ld, unmerge EAGAIN %ld",
 	    sum.verified, sum.children, sum.moved, sum.not_moved, sum.collapse_ok,
 	    sum.collapse_err, sum.unmerge_eagain);
 	say("# wrong bytes %ld (in %ld pages), faults %ld, errno mismatches %ld",
 	    sum.wrong_bytes, sum.wrong_pages, sum.faults, sum.errno_bad);
-	say("# knobs: %ld valid writes (%ld EBUSY, %ld wrong), %ld garbage writes (%ld wrong errno, %ld changed a knob), %ld read-only writes (%ld wrong), run=2 errors %ld",
+	say(
+	    "# knobs: %ld valid writes (%ld EBUSY, %ld wrong), %ld garbage writes (%ld wrong errno, %ld changed a knob), %ld read-only writes (%ld wrong), run=2 errors %ld",
 	    g_ctl.good, g_ctl.good_busy, g_ctl.good_bad, g_ctl.bad, g_ctl.bad_bad,
 	    g_ctl.changed, g_ctl.ro, g_ctl.ro_bad, g_ctl.run2_err);
 	say("# slowest knob write: %s, %.2f s", g_slowest_what, g_slowest_write);
-	result(sum.wrong_bytes == 0 && sum.faults == 0, "every byte of every page as modelled (wrong bytes 0)");
+	result(sum.wrong_bytes == 0 && sum.faults == 0,
+	       "every byte of every page as modelled (wrong bytes 0)");
 	result(sum.errno_bad == 0, "every call returned what 6.12 returns");
-	result(sum.child_bad == 0 && sum.children > 0, "workers and fork children finished cleanly");
+	result(sum.child_bad == 0 && sum.children > 0,
+	       "workers and fork children finished cleanly");
 	result(g_ctl.good_bad == 0 && g_ctl.good > 0, "valid knob values accepted and read back");
 	result(g_ctl.bad_bad == 0 && g_ctl.changed == 0 && g_ctl.ro_bad == 0 && g_ctl.bad > 0,
 	       "garbage refused with 6.12's errno, nothing changed");
@@ -1592,7 +1610,8 @@ static int test_random(int workers, double secs)
 		knobs_save();
 		set_hugetlb(workers, hp_saved);
 	}
-	say("# seed %llu: %d workers for %.0f s, %d nodes, hugetlb %s (rerun: ksm_random_tests -s %llu -d %.0f)",
+	say(
+	    "# seed %llu: %d workers for %.0f s, %d nodes, hugetlb %s (rerun: ksm_random_tests -s %llu -d %.0f)",
 	    (unsigned long long)g_seed, workers, secs, g_nodes, g_hugetlb ? "yes" : "no",
 	    (unsigned long long)g_seed, secs);
 	g_stats = mmap(NULL, sizeof(*g_stats) * MAX_WORKERS, PROT_READ | PROT_WRITE,
@@ -1666,13 +1685,15 @@ static long mc_pass(char *buf, int poke)
 	long i, bad = 0;
 
 	for (i = 0; i < MC_PAGES; i++) {
-		volatile uint64_t *w = (volatile uint64_t *)(buf + i * PS);
+		uint64_t *w = (uint64_t *)(buf + i * PS), v;
 
 		p.key = mc_key(i);
-		bad += page_wrong(&p, (const uint64_t *)w);
+		bad += page_wrong(&p, w);
 		if (poke && i % poke == 0) {
-			w[7] = ~w[7];
-			w[7] = ~w[7];
+			/* Atomic accesses: the compiler keeps both stores. */
+			v = __atomic_load_n(&w[7], __ATOMIC_RELAXED);
+			__atomic_store_n(&w[7], ~v, __ATOMIC_RELAXED);
+			__atomic_store_n(&w[7], v, __ATOMIC_RELAXED);
 		}
 	}
 	add(&g_stats[0].verified, MC_PAGES);
@@ -1697,7 +1718,8 @@ static long cg_key(const char *file, const char *key)
 	return file_key(path, key);
 }
 
-static volatile sig_atomic_t g_phase;
+/* Lock-free, so the signal handler may count. */
+static atomic_int g_phase;
 
 static void on_usr1(int sig)
 {
@@ -1880,14 +1902,17 @@ static int test_memcg(double secs)
 	sleep_ms((long)(secs * 1000));
 	scans = ksm_get("full_scans") - scans;
 	max_events = cg_key("memory.events", "max");
-	say("# %.0f s at the limit: ksmd full scans %ld, memory.current %ld, memory.events max %ld, memory.swap.current %ld, pages_sharing %ld",
+	say(
+	    "# %.0f s at the limit: ksmd full scans %ld, memory.current %ld, memory.events max %ld, memory.swap.current %ld, pages_sharing %ld",
 	    secs, scans, cg_key("memory.current", ""), max_events,
 	    cg_key("memory.swap.current", ""), ksm_get("pages_sharing"));
 	if (!mc_next(child, fd))
 		say("# the process in the cgroup died");
 	oom1 = file_key("/proc/vmstat", "oom_kill");
 	cgoom = cg_key("memory.events", "oom_kill");
-	say("# oom_kill: /proc/vmstat %ld -> %ld, the cgroup's memory.events %ld", oom0, oom1, cgoom);
+	say(
+	    "# oom_kill: /proc/vmstat %ld -> %ld, the cgroup's memory.events %ld",
+	    oom0, oom1, cgoom);
 	result(cgoom == 0 && oom1 == oom0 && kill(hog, 0) == 0,
 	       "no OOM kill while ksmd ran at full speed against the limit");
 	result(max_events > 0 && scans > 0, "the cgroup sat at its limit while ksmd scanned");
@@ -1897,7 +1922,8 @@ static int test_memcg(double secs)
 	if (!mc_next(child, fd))
 		say("# the process in the cgroup died");
 	merged = mc_wait_merge(180, &shared, &sharing);
-	say("# after the limit was lifted: pages_shared %ld (expected %d), pages_sharing %ld (expected %d)",
+	say(
+	    "# after the limit was lifted: pages_shared %ld (expected %d), pages_sharing %ld (expected %d)",
 	    shared, MC_TWINS, sharing, MC_TWINS);
 	result(merged, "merging resumed to the expected counts once the limit was lifted");
 	mc_next(child, fd);
@@ -1937,7 +1963,8 @@ int main(int argc, char **argv)
 			workers = atoi(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-s seed] [-d secs] [-w workers] [random|memcg]\n",
+			fprintf(stderr,
+				"usage: %s [-s seed] [-d secs] [-w workers] [random|memcg]\n",
 				argv[0]);
 			return 2;
 		}

@@ -122,11 +122,13 @@ static enum result test_swpin_copy(void)
 			return RES_FAIL;
 		last = cached;
 		cached = read_key("/proc/meminfo", "SwapCached");
-		diag("  round %d: memory.current %ld anon %ld active_anon %ld swap.current %ld", round,
-		     cg_long("memory.current"), cg_key("memory.stat", "anon"),
+		diag(
+		     "  round %d: memory.current %ld anon %ld active_anon %ld swap.current %ld",
+		     round, cg_long("memory.current"), cg_key("memory.stat", "anon"),
 		     cg_key("memory.stat", "active_anon"), cg_long("memory.swap.current"));
 		if (count_pm(0, 0, SC_PAGES, PM_SWAP) == SC_PAGES &&
-		    count_pm(1, 0, SC_PAGES, PM_SWAP) == SC_PAGES && (cached == 0 || cached == last))
+		    count_pm(1, 0, SC_PAGES, PM_SWAP) == SC_PAGES &&
+		    (cached == 0 || cached == last))
 			break;
 		sleep_ms(100);
 	}

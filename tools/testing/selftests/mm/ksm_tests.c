@@ -151,7 +151,8 @@ static enum result test_remerge_after_cow(void)
 		for (j = 0; j < 4; j++) {
 			left = count_ksm_range(ws[j], 0, REMERGE_PAGES);
 			if (left != (j < writers ? 0 : REMERGE_PAGES))
-				fail("round %d: pid %d: %ld pages in shared frames after the writes",
+				fail(
+				     "round %d: pid %d: %ld pages in shared frames after the writes",
 				     r, ws[j]->pid, left);
 		}
 		verify_all(ws, 4);

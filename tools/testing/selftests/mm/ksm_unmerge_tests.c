@@ -13,6 +13,7 @@
  * reason) what the kernel or the machine lacks.
  */
 #include "ksm_mm_util.h"
+#include <stdatomic.h>
 
 /* ---------------------------------------------------------------- unmerging */
 
@@ -304,7 +305,8 @@ static enum result test_fork_counters(void)
 #define UE_PAGES	192	/* pages of each range */
 #define UE_SPLICED	8	/* pages of range a held by a pipe */
 
-static volatile sig_atomic_t g_alarms;
+/* Lock-free, so the signal handler may count. */
+static atomic_int g_alarms;
 
 static void on_alarm(int sig)
 {
@@ -674,7 +676,8 @@ static enum result test_merge_offset(void)
 	if (nr_memory_nodes() >= 2 && ksm_set("run", 0)) {
 		if (!expect_eq("pages of the /dev/zero range not migrated (rmap missed a mapping)",
 			       move_all_left(a, MO_PAGES), 0) ||
-		    !expect_eq("pages of the twin range not migrated", move_all_left(t, MO_PAGES), 0))
+		    !expect_eq("pages of the twin range not migrated",
+			       move_all_left(t, MO_PAGES), 0))
 			mo_show("migrated", a, t);
 	} else {
 		diag("one NUMA node: migration not tried");

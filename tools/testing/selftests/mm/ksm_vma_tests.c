@@ -351,7 +351,8 @@ static bool wait_counts(long shared, long sharing, long chains, long dups, int s
 			return true;
 		sleep_ms(20);
 	} while (now() < end);
-	fail("after %d s: pages_shared %ld pages_sharing %ld stable_node_chains %ld stable_node_dups %ld, expected %ld %ld %ld %ld",
+	fail(
+	     "after %d s: pages_shared %ld pages_sharing %ld stable_node_chains %ld stable_node_dups %ld, expected %ld %ld %ld %ld",
 	     secs, ksm_get("pages_shared"), ksm_get("pages_sharing"),
 	     ksm_get("stable_node_chains"), ksm_get("stable_node_dups"),
 	     shared, sharing, chains, dups);
