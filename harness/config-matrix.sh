@@ -24,6 +24,7 @@ memory-hotremove-n x86_64 objs     MEMORY_HOTREMOVE=n
 debug-fs-n        x86_64  objs     DEBUG_FS=n
 sysfs-n           x86_64  objs     SYSFS=n
 memcg-n           x86_64  objs     MEMCG=n
+ksm-n             x86_64  objs     KSM=n
 kunit-m           x86_64  vmlinux  MODULES=y KUNIT=m KSM_KUNIT_TEST=m?
 i386              i386    objs     X86_32=y HIGHMEM4G=y
 arm64-mte         arm64   objs     ARM64_MTE=y ARM64_PAN=y ARM64_TAGGED_ADDR_ABI=y ARCH_HAS_MEMCMP_PAGES=y
@@ -121,7 +122,9 @@ configure() {
 # check_config OUT OPTS...: every required option has the value asked for.
 check_config() {
 	local out=$1 opt bad=0; shift
-	grep -qx 'CONFIG_KSM=y' "$out/.config" || { echo "CONFIG_KSM is not y"; bad=1; }
+	# Every entry but ksm-n (the stubs of ksm.h for the patched files) has KSM.
+	[[ " $* " == *" KSM=n "* ]] || grep -qx 'CONFIG_KSM=y' "$out/.config" ||
+		{ echo "CONFIG_KSM is not y"; bad=1; }
 	for opt in "$@"; do
 		case "$opt" in *\?) continue ;; esac
 		case "$opt" in
@@ -156,6 +159,8 @@ run_entry() {
 	# Remove our objects so that the compiler (from ccache, which replays
 	# its warnings) and sparse run on them every time.
 	local eobjs=$objs
+	grep -qx 'CONFIG_KSM=y' "$out/.config" || eobjs=$(tr ' ' '\n' <<<"$eobjs" |
+		grep -v '^mm/ksm' | paste -sd' ')
 	grep -qx 'CONFIG_MEMCG=y' "$out/.config" && eobjs="$eobjs mm/memcontrol.o"
 	for o in $eobjs; do rm -f "$out/$o"; done
 	echo "== make W=1 C=1 $eobjs" >>"$log"

@@ -25,11 +25,12 @@ want_part() { # want_part NAME: run part NAME?
 	[ "$only" = ",," ] || [[ "$only" == *",$1,"* ]]
 }
 # The matrix entries of `make test`: the configurations the issue names
-# first (SWAP=n; MEMCG=n, since ksm_cgroup.c has code for it; 32-bit; arm64
+# first (SWAP=n; MEMCG=n, since ksm_cgroup.c has code for it; KSM=n, the
+# patched kernel files against ksm.h's stubs; 32-bit; arm64
 # with MTE, whose memcmp_pages() must decide), each about one `make
 # prepare` and our objects. KUNIT=m (a whole vmlinux) and the other
 # options off run with FULL=1.
-MATRIX_QUICK=${MATRIX_QUICK:-swap-n memcg-n i386 arm64-mte}
+MATRIX_QUICK=${MATRIX_QUICK:-swap-n memcg-n ksm-n i386 arm64-mte}
 series_args=(--no-builds) matrix_args=($MATRIX_QUICK)
 if [ "${FULL:-0}" = 1 ]; then
 	series_args=() matrix_args=()
