@@ -90,7 +90,8 @@ oursrc=$("$TOP/harness/tree.sh" ours)
 vmt=$BUILD/guest/vmtests
 mkdir -p "$vmt"
 vmprogs="ksm_tests ksm_stat_tests ksm_scan_tests ksm_content_tests ksm_swap_tests
-ksm_numa_tests ksm_phys_tests ksm_vma_tests ksm_unmerge_tests ksm_functional_tests"
+ksm_numa_tests ksm_phys_tests ksm_vma_tests ksm_unmerge_tests ksm_functional_tests
+ksm_cgroup_tests ksm_random_tests"
 if ! make -s -C "$oursrc/tools/testing/selftests/mm" OUTPUT="$vmt" LDFLAGS=-static \
 	KHDR_INCLUDES="-isystem $hdr/include" $(for p in $vmprogs; do echo "$vmt/$p"; done) >&2; then
 	log "ERROR: the tree's selftests Makefile failed; vmtests-ksm will fail"
