@@ -147,6 +147,33 @@ static struct ksm_mm *ksm_mm_lookup(struct mm_struct *mm)
 }
 
 /**
+ * ksm_mm_item - the item of a page of an mm that may be registered
+ * @mm: the mm; only compared, so it may have gone (and its memory reused).
+ * @addr: the page's address.
+ * @slotp: set to the registration of @mm when an item is found.
+ *
+ * A registration that holds items is freed only by ksmd, under ksm_lock,
+ * which the caller holds: the one returned stays until the caller lets go.
+ *
+ * Return: the item of @addr, or NULL.
+ */
+struct ksm_item *ksm_mm_item(struct mm_struct *mm, unsigned long addr,
+			     struct ksm_mm **slotp)
+{
+	struct ksm_item *item = NULL;
+	struct ksm_mm *slot;
+
+	lockdep_assert_held(&ksm_lock);
+	spin_lock(&ksm_mm_lock);
+	slot = ksm_mm_lookup(mm);
+	if (slot)
+		item = xa_load(&slot->items, addr >> PAGE_SHIFT);
+	spin_unlock(&ksm_mm_lock);
+	*slotp = slot;
+	return item;
+}
+
+/**
  * ksm_mm_unlink - take an mm off the scan list and the hash
  * @slot: the mm; ksm_mm_lock is held and the cursor is not on it.
  */

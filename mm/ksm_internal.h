@@ -427,6 +427,8 @@ extern wait_queue_head_t ksmd_wait;
 
 bool ksm_vma_compatible(struct vm_area_struct *vma);
 bool ksm_mm_gone(struct ksm_mm *slot);
+struct ksm_item *ksm_mm_item(struct mm_struct *mm, unsigned long addr,
+			     struct ksm_mm **slotp);
 void ksm_mm_unlink(struct ksm_mm *slot);
 void ksm_mm_free(struct ksm_mm *slot);
 

@@ -917,6 +917,117 @@ static bool ksm_scan_advance(void)
 	return !ksm_cursor.slot;
 }
 
+/*
+ * Copy-on-write breaks of KSM pages, logged by the fault path. Without the
+ * log, a merged mapping that a write replaced stays counted in
+ * pages_sharing and pages_shared until ksmd's next look at its page, which
+ * may come in the next round only: a write made after ksmd passed the page
+ * would still be counted when the round ends. ksmd takes the logged pages
+ * before every batch and before it ends a round, and looks at each as its
+ * walk would: when full_scans moves on, the statistics no longer count a
+ * mapping whose break completed before ksmd took the logs.
+ *
+ * One small log a CPU, so that faults on different CPUs do not share a
+ * lock; a log that is full drops the break, which the next look at the
+ * page finds as it always did. Entries name an mm only by its address:
+ * ksmd uses it as a key among the registered mms, nothing more.
+ */
+#define KSM_BREAK_LOG		16
+
+struct ksm_break {
+	struct mm_struct *mm;
+	unsigned long addr;
+};
+
+/**
+ * struct ksm_break_log - copy-on-write breaks logged on one CPU
+ * @lock: guards the log, and the CPU's bit in ksm_break_cpus.
+ * @nr: breaks logged.
+ * @breaks: the breaks.
+ */
+struct ksm_break_log {
+	spinlock_t lock;
+	unsigned int nr;
+	struct ksm_break breaks[KSM_BREAK_LOG];
+};
+
+static DEFINE_PER_CPU(struct ksm_break_log, ksm_break_logs);
+/* CPUs whose log is not empty: set and cleared under the log's lock. */
+static struct cpumask ksm_break_cpus;
+
+/**
+ * __ksm_cow_broken - log a copy-on-write break of a KSM page
+ * @mm: the mm of the fault.
+ * @addr: the address whose mapping of the KSM page was replaced.
+ *
+ * Called by the fault path once the private copy is mapped.
+ */
+void __ksm_cow_broken(struct mm_struct *mm, unsigned long addr)
+{
+	/* Any CPU's log will do: no need to stay on this one. */
+	unsigned int cpu = raw_smp_processor_id();
+	struct ksm_break_log *log = per_cpu_ptr(&ksm_break_logs, cpu);
+
+	spin_lock(&log->lock);
+	if (log->nr < KSM_BREAK_LOG) {
+		log->breaks[log->nr].mm = mm;
+		log->breaks[log->nr].addr = addr & PAGE_MASK;
+		log->nr++;
+		if (!cpumask_test_cpu(cpu, &ksm_break_cpus))
+			cpumask_set_cpu(cpu, &ksm_break_cpus);
+	}
+	spin_unlock(&log->lock);
+	/*
+	 * A task that reads full_scans after its write must not read it
+	 * before the log shows the break (see the end of ksm_scan_breaks()).
+	 */
+	smp_mb();
+}
+
+/* Look at the page of one logged break, if it still has a merged item. */
+static void ksm_scan_break(const struct ksm_break *brk)
+{
+	struct ksm_item *item;
+	struct ksm_mm *slot;
+	struct page *page;
+
+	item = ksm_mm_item(brk->mm, brk->addr, &slot);
+	if (!item || ksm_item_state(item) != KSM_ITEM_MERGED)
+		return;
+	/* Unmapped since: the walk frees the item when it passes. */
+	if (!ksm_merge_get_folio(slot, brk->addr, &page))
+		return;
+	ksm_scan_page(slot, item, brk->addr, page, false);
+	folio_put(page_folio(page));
+}
+
+/* Take every CPU's log and look at the pages it names. */
+static void ksm_scan_breaks(void)
+{
+	struct ksm_break breaks[KSM_BREAK_LOG];
+	struct ksm_break_log *log;
+	unsigned int cpu, nr, i;
+
+	lockdep_assert_held(&ksm_lock);
+	for_each_cpu(cpu, &ksm_break_cpus) {
+		log = per_cpu_ptr(&ksm_break_logs, cpu);
+		spin_lock(&log->lock);
+		nr = log->nr;
+		memcpy(breaks, log->breaks, nr * sizeof(*breaks));
+		log->nr = 0;
+		cpumask_clear_cpu(cpu, &ksm_break_cpus);
+		spin_unlock(&log->lock);
+		for (i = 0; i < nr; i++)
+			ksm_scan_break(&breaks[i]);
+		cond_resched();
+	}
+	/*
+	 * The logs were read before the caller moves full_scans on; pairs
+	 * with the barrier in __ksm_cow_broken().
+	 */
+	smp_mb();
+}
+
 /* Scan up to @budget pages; stop early at the end of a round. */
 static void ksmd_scan(unsigned long budget)
 {
@@ -924,6 +1035,7 @@ static void ksmd_scan(unsigned long budget)
 	struct ksm_mm *slot;
 
 	lockdep_assert_held(&ksm_lock);
+	ksm_scan_breaks();
 	while (budget) {
 		if (!ksm_cursor.slot && !ksm_scan_start_round())
 			return;
@@ -934,6 +1046,7 @@ static void ksmd_scan(unsigned long budget)
 		budget -= min_t(unsigned long, budget,
 				ksm_scan_process(slot, batch));
 		if (batch->next >= slot->mm->task_size && ksm_scan_advance()) {
+			ksm_scan_breaks();
 			ksm_stat_add(full_scans, 1);
 			trace_ksm_stop_scan(ksm_stats.full_scans,
 					    ksm_stats.items);
@@ -1110,9 +1223,13 @@ static int ksmd_thread(void *unused)
  */
 int ksm_scan_init(void)
 {
+	unsigned int cpu;
+
 	ksm_item_cache = KMEM_CACHE(ksm_item, 0);
 	if (!ksm_item_cache)
 		return -ENOMEM;
+	for_each_possible_cpu(cpu)
+		spin_lock_init(&per_cpu_ptr(&ksm_break_logs, cpu)->lock);
 	ksm_zero_hash = ksm_index_page_hash(ZERO_PAGE(0));
 	return 0;
 }

@@ -84,6 +84,20 @@ static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
 	atomic_long_dec(&ksm_zero_pages);
 }
 
+void __ksm_cow_broken(struct mm_struct *mm, unsigned long addr);
+
+/*
+ * A write fault replaced the mapping of @old_folio at @addr by a private
+ * copy. If that was a KSM page, ksmd is told, so that the statistics stop
+ * counting the mapping before its current round ends.
+ */
+static inline void ksm_cow_broken(struct folio *old_folio,
+				  struct mm_struct *mm, unsigned long addr)
+{
+	if (old_folio && folio_test_ksm(old_folio))
+		__ksm_cow_broken(mm, addr);
+}
+
 /* Called when fork has copied the VMAs and page tables of @oldmm. */
 static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 {
@@ -123,6 +137,11 @@ static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 }
 
 static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
+{
+}
+
+static inline void ksm_cow_broken(struct folio *old_folio,
+				  struct mm_struct *mm, unsigned long addr)
 {
 }
 
