@@ -26,9 +26,10 @@
 # `matrix` name the series check and the matrix); NOSKIP=1
 # also runs the tests that harness/skip.list holds back. REPEAT=N runs every
 # test N times, a fresh boot each, and prints how many of the N passed per test.
-# NESTED=1 makes `make run` go on after the demo with three QEMU guests booted
-# inside the guest for NESTED_SECS seconds (harness/guest/ksm_nested.sh; they
-# boot NESTED_KERNEL: the perf kernel if built, else the kernel under test).
+# `make run` goes on after the demo with three QEMU guests booted inside the
+# guest for NESTED_SECS seconds (harness/guest/ksm_nested.sh); they boot the
+# perf kernel, which `make run` builds (NESTED_KERNEL= another bzImage).
+# NESTED=0 stops after the demo and builds only the kernel under test.
 
 VARIANT ?= ours
 FLAVOUR ?= debug
@@ -41,17 +42,18 @@ export BUILD STAGING
 KERNEL  = $(BUILD)/out/$(VARIANT)-$(FLAVOUR)/arch/x86/boot/bzImage
 INITRD  = $(BUILD)/guest/initramfs.cpio.gz
 LOGDIR  = $(BUILD)/logs/$(VARIANT)-$(FLAVOUR)-$(shell date +%Y%m%d-%H%M%S)
-NESTED  ?=
+NESTED  ?= 1
+NESTED_ON = $(filter-out 0 no,$(NESTED))
 NESTED_SECS ?= 90
-# The inner guests boot a perf kernel when there is one (a debug kernel takes
-# minutes to reach /init under nested TCG), else the kernel under test.
-NESTED_KERNEL ?= $(firstword $(wildcard $(BUILD)/out/$(VARIANT)-perf/arch/x86/boot/bzImage) \
-		 $(KERNEL))
+# The inner guests boot a perf kernel: a debug kernel takes minutes to reach
+# /init under nested TCG.
+PERF_KERNEL = $(BUILD)/out/$(VARIANT)-perf/arch/x86/boot/bzImage
+NESTED_KERNEL ?= $(PERF_KERNEL)
 NESTED_INITRD = $(BUILD)/guest/initramfs-nested.cpio.gz
 KSMT    = python3 harness/ksmt.py --variant $(VARIANT) --kernel $(KERNEL) --initrd $(INITRD) \
 	  --swap --dimm-mb 256 --logdir $(LOGDIR)
 
-.PHONY: deps kernel userspace initramfs initramfs-nested test stress stress-random run shell nested \
+.PHONY: deps kernel userspace initramfs initramfs-nested nested-kernel test stress stress-random run shell nested \
 	bench matrix patches series-check full-check clean
 
 deps:
@@ -90,13 +92,18 @@ stress: kernel initramfs
 stress-random: kernel initramfs
 	@$(KSMT) test --only mm-random --append KSM_STRESS_SECS=$(STRESS_SECS)
 
+# The perf kernel the inner guests boot, unless NESTED_KERNEL names another.
+nested-kernel: deps
+	@if [ "$(NESTED_KERNEL)" = "$(PERF_KERNEL)" ]; then \
+		harness/build-kernel.sh $(VARIANT) perf >/dev/null; fi
+
 # The initramfs with QEMU and NESTED_KERNEL for the inner guests.
-initramfs-nested: kernel
+initramfs-nested: kernel nested-kernel
 	@NESTED_KERNEL=$(NESTED_KERNEL) harness/mkinitramfs.sh >/dev/null
 
-run: kernel initramfs $(if $(NESTED),initramfs-nested)
+run: kernel initramfs $(if $(NESTED_ON),initramfs-nested)
 	@$(KSMT) boot --mode demo --timeout 1800 \
-		$(if $(NESTED),--initrd $(NESTED_INITRD) --nested $(NESTED_SECS))
+		$(if $(NESTED_ON),--initrd $(NESTED_INITRD) --nested $(NESTED_SECS))
 
 nested: kernel initramfs-nested
 	@$(KSMT) --initrd $(NESTED_INITRD) boot --mode nested --args $(NESTED_SECS) --timeout 1800
