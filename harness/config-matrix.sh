@@ -5,8 +5,8 @@
 # harness/config/ours.config + the entry's own options, configured once in
 # build/matrix/ENTRY/ (reconfigured only when a fragment or Kconfig changes).
 # Only `make prepare` and our objects (mm/ksm*.o, and fs/proc/base.o,
-# mm/madvise.o and mm/memcontrol.o, which our patches change) are built,
-# with W=1 and sparse (C=1); an entry fails on a build error, on any
+# mm/madvise.o, mm/memory.o and mm/memcontrol.o, which our patches change)
+# are built, with W=1 and sparse (C=1); an entry fails on a build error, on any
 # warning located in one of our files, or when an option it asks for did not
 # survive Kconfig. Entries of mode `vmlinux` also link a whole vmlinux.
 # Prints one line per entry and closes with `N passed, N failed`.
@@ -46,8 +46,9 @@ root=$BUILD/matrix
 src=$("$TOP/harness/tree.sh" ours)
 objs=$(cd "$TOP" && for f in mm/ksm*.c; do echo "${f%.c}.o"; done)
 # and the kernel files our patches add code to (madvise.c: MADV_MERGE_NOW;
-# memcontrol.c, with CONFIG_MEMCG only: memory.stat, memory.ksm_merge_any).
-objs="$objs fs/proc/base.o mm/madvise.o"
+# memory.c: the copy-on-write hook; memcontrol.c, with CONFIG_MEMCG only:
+# memory.stat, memory.ksm_merge_any).
+objs="$objs fs/proc/base.o mm/madvise.o mm/memory.o"
 
 # Kernel files our patches change (patches/series).
 patched=$(sed -e '/^#/d' -e '/^$/d' -e "s|^|$TOP/patches/|" "$TOP/patches/series" |
