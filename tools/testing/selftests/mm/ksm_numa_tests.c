@@ -92,6 +92,7 @@ static bool move_all_to(int k, long lo, long hi, int node, const char *what)
 	struct slot_shm *s = g_slot[k].shm;
 	long i, bad = 0, busy = 0, left = -1;
 	int tries, calls = g_ksmd_busy ? MB_CALLS : 5;
+	bool ok;
 
 	/* a page that fails to migrate says so in the return value: again */
 	if (!g_ksmd_busy)
@@ -103,8 +104,6 @@ static bool move_all_to(int k, long lo, long hi, int node, const char *what)
 			return false;
 		}
 	}
-	if (!g_ksmd_busy)
-		ksm_set("run", 1);
 	if (tries > 1 || left)
 		diag("%s: move_pages left %ld pages behind, %d calls", what, left, tries);
 	for (i = lo; left && i < hi && bad < 8; i++) {
@@ -132,8 +131,17 @@ static bool move_all_to(int k, long lo, long hi, int node, const char *what)
 	g_checks++;
 	if (busy)
 		diag("%s: %ld pages -EBUSY, their KSM page queued by another page", what, busy);
-	return !bad && expect_eq("pages on the target node", pages_on(k, lo, hi, node),
-				 mapped_in(k, lo, hi));
+	ok = !bad && expect_eq("pages on the target node", pages_on(k, lo, hi, node),
+			       mapped_in(k, lo, hi));
+	/*
+	 * ksmd restarts only now: once it runs, a KSM page moved next to a
+	 * copy of the same content may fold into it, through a private copy
+	 * of each mapping for a moment (allocated by the VMA's policy, on
+	 * the other node), before the mapping merges again.
+	 */
+	if (!g_ksmd_busy)
+		ksm_set("run", 1);
+	return ok;
 }
 
 /*
