@@ -35,6 +35,7 @@
 #include <linux/highmem.h>
 #include <linux/log2.h>
 #include <linux/memory_hotplug.h>
+#include <linux/random.h>
 #include <linux/rbtree.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -109,6 +110,7 @@ struct ksm_index_twig {
  * @nr_filled: how many buckets were filled this round, counted up to
  *	one beyond %KSM_INDEX_FEW_BUCKETS.
  * @compares: full compares the index made, for its tests.
+ * @bucket_key: odd multiplier, random per index, that picks buckets.
  *
  * Everything is changed with @lock held.
  */
@@ -134,6 +136,7 @@ struct ksm_index {
 	unsigned int filled[KSM_INDEX_FEW_BUCKETS];
 	unsigned int nr_filled;
 	unsigned long compares;
+	u32 bucket_key;
 };
 
 static struct kmem_cache *ksm_node_cache;
@@ -563,11 +566,27 @@ void ksm_node_del_map(struct ksm_stable_node *node, struct ksm_item *item)
 	VM_WARN_ON_ONCE(1);
 }
 
+/*
+ * Bucket @hash goes to in a table of 1 << @bits buckets: the top @bits of
+ * its product with the index's random odd key (multiply-shift). The sample
+ * hash is public, anyone can make pages of chosen hash values, but without
+ * the key no set of distinct hash values can be chosen to share a bucket:
+ * two of them do with probability at most 2 / 2^@bits. Equal hash values
+ * share a bucket whatever the key; their contents order them in a tree.
+ * Doubling the table adds one bit of the same product, so bucket i splits
+ * into buckets 2i and 2i + 1.
+ */
+static inline unsigned int ksm_bucket_nr(const struct ksm_index *idx,
+					 u32 hash, unsigned int bits)
+{
+	return (u32)(hash * idx->bucket_key) >> (32 - bits);
+}
+
 /* ---- The stable index ---- */
 
 static struct rb_root *ksm_stable_bucket(struct ksm_index *idx, u32 hash)
 {
-	return &idx->stable[hash_32(hash, idx->stable_bits)];
+	return &idx->stable[ksm_bucket_nr(idx, hash, idx->stable_bits)];
 }
 
 /* Order of a key against a node, by hash, then domain. */
@@ -720,7 +739,7 @@ static void ksm_stable_grow(struct ksm_index *idx)
 		while ((rb = rb_first(&idx->stable[i]))) {
 			rb_erase(rb, &idx->stable[i]);
 			node = rb_entry(rb, struct ksm_stable_node, rb);
-			root = &table[hash_32(node->hash, bits)];
+			root = &table[ksm_bucket_nr(idx, node->hash, bits)];
 			/* In order: every node goes after the ones before. */
 			link = &root->rb_node;
 			rb = NULL;
@@ -1152,17 +1171,17 @@ static inline struct ksm_item **ksm_unstable_bucket(struct ksm_index *idx,
 	unsigned int nr;
 
 	if (idx->unstable_old) {
-		nr = hash_32(hash, idx->unstable_old_bits);
+		nr = ksm_bucket_nr(idx, hash, idx->unstable_old_bits);
 		if (nr >= idx->unstable_moved)
 			return &idx->unstable_old[nr];
 	}
-	return &idx->unstable[hash_32(hash, idx->unstable_bits)];
+	return &idx->unstable[ksm_bucket_nr(idx, hash, idx->unstable_bits)];
 }
 
 /*
  * Move the entries of the next old bucket to the new table. The table
- * grows by one bit and hash_32() keeps the top bits of one product, so
- * old bucket i splits into new buckets 2i and 2i + 1, which nothing filled
+ * grows by one bit and ksm_bucket_nr() keeps the top bits of one product,
+ * so old bucket i splits into new buckets 2i and 2i + 1, which nothing filled
  * before (their hashes went to bucket i until now); each chain keeps its
  * order.
  */
@@ -1177,7 +1196,7 @@ static void ksm_unstable_move_bucket(struct ksm_index *idx)
 	tails[1] = tails[0] + 1;
 	for (; entry; entry = next) {
 		next = entry->chain_next;
-		nr = hash_32(entry->hash, idx->unstable_bits) & 1;
+		nr = ksm_bucket_nr(idx, entry->hash, idx->unstable_bits) & 1;
 		*tails[nr] = entry;
 		tails[nr] = &entry->chain_next;
 	}
@@ -1720,6 +1739,7 @@ static int ksm_index_setup(struct ksm_index *idx,
 	idx->lock = lock;
 	idx->live = live;
 	idx->round = 1;
+	idx->bucket_key = get_random_u32() | 1;
 	idx->stable_bits = KSM_INDEX_MIN_BITS;
 	idx->unstable_bits = KSM_INDEX_MIN_BITS;
 	idx->grow_at = 1UL << idx->unstable_bits;

@@ -165,6 +165,8 @@ static struct ksm_index *ksm_test_index(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, idx);
 	KUNIT_ASSERT_EQ(test, ksm_index_setup(idx, &ksm_test_ops, &ksm_lock,
 					      false), 0);
+	/* A fixed bucket key: every run lays the entries out alike. */
+	idx->bucket_key = 0x2545f491;
 	return idx;
 }
 
@@ -539,6 +541,82 @@ static void ksm_test_unstable_grow(struct kunit *test)
 		__free_page(twins[j]);
 	}
 	vfree(items);
+}
+
+#define KSM_TEST_CRAFTED_ITEMS	4096
+
+/* The inverse of odd @a modulo 2^32: each Newton step doubles the bits. */
+static u32 ksm_test_inverse(u32 a)
+{
+	u32 x = a;	/* a * a == 1 modulo 8 for any odd a */
+	int i;
+
+	for (i = 0; i < 4; i++)
+		x *= 2 - a * x;
+	return x;
+}
+
+/*
+ * Insert pages of distinct hash values that someone chose to share one
+ * bucket under the multiplier hash_32() uses: i * inverse(multiplier)
+ * times the multiplier is i, whose top bits are 0 for any table of up to
+ * 2^20 buckets. Returns the longest chain with @bucket_key as the key.
+ */
+static unsigned int ksm_test_crafted_chain(struct kunit *test, u32 bucket_key)
+{
+	struct ksm_index *idx = ksm_test_index(test);
+	u32 inv = ksm_test_inverse(GOLDEN_RATIO_32);
+	struct ksm_test_item *items;
+	struct ksm_index_key key;
+	struct page *page, *other;
+	unsigned int i, longest;
+
+	KUNIT_EXPECT_EQ(test, inv * GOLDEN_RATIO_32, 1U);
+	items = vcalloc(KSM_TEST_CRAFTED_ITEMS, sizeof(*items));
+	KUNIT_ASSERT_NOT_NULL(test, items);
+	page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	idx->bucket_key = bucket_key;
+	key.domain = ksm_index_domain(page_folio(page));
+	mutex_lock(&ksm_lock);
+	for (i = 0; i < KSM_TEST_CRAFTED_ITEMS; i++) {
+		items[i].page = page;
+		key.hash = i * inv;
+		KUNIT_EXPECT_PTR_EQ(test, ksm_unstable_match(idx, key,
+							     &items[i].item,
+							     page, &other),
+				    NULL);
+	}
+	longest = ksm_test_longest_chain(idx);
+	ksm_unstable_empty(idx);
+	for (i = 0; i < KSM_TEST_CRAFTED_ITEMS; i++)
+		ksm_unstable_erase(idx, &items[i].item);
+	ksm_test_index_free(idx);
+	mutex_unlock(&ksm_lock);
+	__free_page(page);
+	vfree(items);
+	return longest;
+}
+
+/*
+ * The sample hash is public, so anyone can make pages of chosen hash
+ * values. Chosen against a known bucket function they all share one
+ * chain; the index's buckets depend on a key nobody outside knows, and
+ * under any other key the same values spread like random ones.
+ */
+static void ksm_test_unstable_crafted(struct kunit *test)
+{
+	u32 seed = 7;
+	int i;
+
+	/* The test can fail: under the multiplier aimed at, one chain. */
+	KUNIT_EXPECT_EQ(test, ksm_test_crafted_chain(test, GOLDEN_RATIO_32),
+			KSM_TEST_CRAFTED_ITEMS);
+	for (i = 0; i < 4; i++)
+		KUNIT_EXPECT_LE(test,
+				ksm_test_crafted_chain(test,
+						       ksm_test_rand(&seed) | 1),
+				16U);
 }
 
 /* A KSM-looking folio filled like @src, owned by a fresh node. */
@@ -959,6 +1037,7 @@ static struct kunit_case ksm_test_cases[] = {
 	KUNIT_CASE(ksm_test_profit),
 	KUNIT_CASE(ksm_test_unstable_round),
 	KUNIT_CASE(ksm_test_unstable_grow),
+	KUNIT_CASE(ksm_test_unstable_crafted),
 	KUNIT_CASE(ksm_test_unstable_header),
 	KUNIT_CASE(ksm_test_unstable_tail),
 	KUNIT_CASE(ksm_test_unstable_spread),
