@@ -26,6 +26,7 @@
 # `matrix` name the series check and the matrix); NOSKIP=1
 # also runs the tests that harness/skip.list holds back. REPEAT=N runs every
 # test N times, a fresh boot each, and prints how many of the N passed per test.
+# TEST_JOBS=N boots N test guests at a time (1; CI keeps 1).
 # `make run` goes on after the demo with three QEMU guests booted inside the
 # guest for NESTED_SECS seconds (harness/guest/ksm_nested.sh); they boot the
 # perf kernel, which `make run` builds (NESTED_KERNEL= another bzImage).
@@ -36,6 +37,7 @@ FLAVOUR ?= debug
 BUILD   ?= $(CURDIR)/build
 ONLY    ?=
 REPEAT  ?= 1
+TEST_JOBS ?= 1
 comma   := ,
 export BUILD STAGING
 
@@ -70,7 +72,8 @@ initramfs: deps
 test: kernel initramfs
 	@ONLY=$(ONLY) VARIANT=$(VARIANT) REPEAT=$(REPEAT) harness/test-all.sh \
 		$(KSMT) test $(if $(NOSKIP),--no-skip) \
-		$(if $(filter-out 1,$(REPEAT)),--repeat $(REPEAT))
+		$(if $(filter-out 1,$(REPEAT)),--repeat $(REPEAT)) \
+		$(if $(filter-out 1,$(TEST_JOBS)),--jobs $(TEST_JOBS))
 
 # Our KSM as a patch series against the base tree (harness/series.py).
 PATCHES_OUT ?= $(BUILD)/patches

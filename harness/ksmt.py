@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Boot a kernel under QEMU and collect what the guest reports.
 
-  ksmt.py test  --kernel BZIMAGE --initrd INITRD [--only a,b] [--repeat N] [--logdir D]
+  ksmt.py test  --kernel BZIMAGE --initrd INITRD [--only a,b] [--repeat N] [--jobs N]
+               [--logdir D]
   ksmt.py boot  --kernel BZIMAGE --initrd INITRD --mode demo|shell|bench|nested [--args a,b]
                [--nested SECS]   (demo: then the nested QEMU workload, ksm_nested.sh)
 
@@ -11,8 +12,13 @@ turns every result into PASS/FAIL/SKIP lines and ends with the closing line
 --repeat N it goes through the list N times, a fresh boot for every test
 each time, tags each line with its run, and prints before the closing line
 how many of the N boots of each test passed (nothing failed in them).
+--jobs N boots N guests at a time (each QEMU has two vCPUs, so on a
+2-core host that trades some per-boot speed for wall time); lines still
+come in list order.
 """
 import argparse
+import concurrent.futures
+import itertools
 import os
 import re
 import subprocess
@@ -21,6 +27,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Swap disks of boots that run at the same time (--jobs) need their own names.
+SWAP_SEQ = itertools.count()
 
 # Kernel reports that fail a run wherever they appear in the guest's log.
 SPLAT = re.compile(
@@ -87,7 +95,7 @@ def boot(a, mode, extra, timeout, log, interactive=False):
     swap = None
     if a.swap:
         # A fresh sparse swap disk for each boot, beside the log.
-        swap = os.path.join(a.logdir, "swap-%d.img" % os.getpid())
+        swap = os.path.join(a.logdir, "swap-%d-%d.img" % (os.getpid(), next(SWAP_SEQ)))
         with open(swap, "wb") as f:
             f.truncate(a.swap_mb << 20)
     try:
@@ -304,33 +312,47 @@ def cmd_test(a):
     runs = max(1, a.repeat)
     matrix = {}
     total = time.time()
-    for run in range(1, runs + 1):
-        tag = "[%d/%d] " % (run, runs) if runs > 1 else ""
+    jobs = [(run, row) for run in range(1, runs + 1) for row in tests
+            if not only or row[0] in only]
+
+    def one(job):
+        run, (name, kind, tmo, cmd) = job
         suffix = "-run%d" % run if runs > 1 else ""
-        for name, kind, tmo, cmd in tests:
-            if only and name not in only:
-                continue
-            tmo = stress_timeout(a, tmo, cmd)
-            if name in skips and not a.no_skip:
-                issue, why = skips[name]
-                results, secs = [("SKIP", name, "issue %s: %s" % (issue, why))], 0
-            else:
-                results, secs = run_test(a, name, kind, tmo, a.logdir, suffix)
-            if name in known:
-                # Still reported, but the test's own verdict is not counted as our
-                # failure; kernel reports and dead guests still are.
-                results = [("XFAIL", tname, (why + "; " if why else "") +
-                            "known base failure, see harness/known-base-failures.list")
-                           if st == "FAIL" and tname == name else (st, tname, why)
-                           for st, tname, why in results]
-            for st, tname, why in results:
-                counts["SKIP" if st == "XFAIL" else st] += 1
-                print("%s%-5s %s%s" % (tag, st, tname, (" (%s)" % why) if why else ""),
-                      flush=True)
-            if secs:
-                print("     %s%s took %.0f s" % (tag, name, secs), flush=True)
-            matrix.setdefault(name, []).append(
-                (boot_verdict(results), [t for st, t, _w in results if st == "FAIL"]))
+        tmo = stress_timeout(a, tmo, cmd)
+        if name in skips and not a.no_skip:
+            issue, why = skips[name]
+            return [("SKIP", name, "issue %s: %s" % (issue, why))], 0
+        return run_test(a, name, kind, tmo, a.logdir, suffix)
+
+    def report(job, outcome):
+        run, (name, _kind, _tmo, _cmd) = job
+        results, secs = outcome
+        tag = "[%d/%d] " % (run, runs) if runs > 1 else ""
+        if name in known:
+            # Still reported, but the test's own verdict is not counted as our
+            # failure; kernel reports and dead guests still are.
+            results = [("XFAIL", tname, (why + "; " if why else "") +
+                        "known base failure, see harness/known-base-failures.list")
+                       if st == "FAIL" and tname == name else (st, tname, why)
+                       for st, tname, why in results]
+        for st, tname, why in results:
+            counts["SKIP" if st == "XFAIL" else st] += 1
+            print("%s%-5s %s%s" % (tag, st, tname, (" (%s)" % why) if why else ""),
+                  flush=True)
+        if secs:
+            print("     %s%s took %.0f s" % (tag, name, secs), flush=True)
+        matrix.setdefault(name, []).append(
+            (boot_verdict(results), [t for st, t, _w in results if st == "FAIL"]))
+
+    if a.jobs <= 1:
+        for job in jobs:
+            report(job, one(job))
+    else:
+        # --jobs N: N boots at a time; results are still reported in list
+        # order, each as soon as it and everything before it is done.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
+            for job, fut in [(job, pool.submit(one, job)) for job in jobs]:
+                report(job, fut.result())
     print("# logs in %s; %.0f s in all" % (a.logdir, time.time() - total))
     if runs > 1 and matrix:
         print_matrix(matrix, runs)
@@ -395,6 +417,8 @@ def main():
     p.add_argument("--only", default="")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each test this many times, a fresh boot each")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="test: boot this many guests at a time (results in list order)")
     p.add_argument("--mode", default="shell")
     p.add_argument("--args", default="")
     p.add_argument("--nested", type=int, default=0, metavar="SECS",
