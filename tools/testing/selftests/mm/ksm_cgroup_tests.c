@@ -378,12 +378,30 @@ static long ns_now(void)
 /* Time one store to each page, in order; send the times after the answer. */
 static void worker_time(char *region, int resp_fd)
 {
-	long *ns = calloc(npages, sizeof(*ns)), i, t, zero = 0;
+	long *ns = calloc(npages, sizeof(*ns)), i, j, t, zero = 0;
+	long *order = calloc(npages, sizeof(*order));
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
 	char *p, c;
 
-	if (!ns)
+	if (!ns || !order)
 		_exit(7);
-	for (i = 0; i < npages; i++) {
+	/*
+	 * In a shuffled order (fixed seed): in address order every guess
+	 * would come first in its pair of pages, and a cost of being first
+	 * (a cold TLB or page table line) would tell the two populations
+	 * apart with no KSM involved.
+	 */
+	for (i = 0; i < npages; i++)
+		order[i] = i;
+	for (i = npages - 1; i > 0; i--) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		j = (x >> 33) % (i + 1);
+		t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (j = 0; j < npages; j++) {
+		i = order[j];
 		p = region + i * psize;
 		t = ns_now();
 		/*
@@ -398,6 +416,7 @@ static void worker_time(char *region, int resp_fd)
 	    write(resp_fd, ns, npages * sizeof(*ns)) !=
 	    (ssize_t)(npages * sizeof(*ns)))
 		_exit(8);
+	free(order);
 	free(ns);
 }
 
@@ -1259,8 +1278,8 @@ static double ks_distance(long *a, long *b, long n)
  * One round of the attack: the victim (cgroup a) holds n pages; the
  * attacker (cgroup b) maps 2n: page 2i a guess equal to the victim's page
  * i, page 2i+1 a private page. ksmd runs; then the attacker times its
- * first write to each page. Returns the KS distance of the two
- * populations, or -1.
+ * first write to each page, in a shuffled order. Returns the KS distance
+ * of the two populations, or -1.
  */
 static double timing_round(const char *across, long *held_ksm)
 {
