@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # build-kernel.sh VARIANT FLAVOUR: build build/out/VARIANT-FLAVOUR/arch/x86/boot/bzImage
-#   VARIANT: ours | pristine       FLAVOUR: debug | perf
+#   VARIANT: ours | pristine       FLAVOUR: debug | perf | inner
+# (inner: the small kernel of the nested guests, harness/config/inner.config)
 # GDB=1 adds debug info and the gdb scripts.
 . "$(dirname "$0")/lib.sh"
 
-variant=${1:?usage: build-kernel.sh ours|pristine debug|perf}
-flavour=${2:?usage: build-kernel.sh ours|pristine debug|perf}
+variant=${1:?usage: build-kernel.sh ours|pristine debug|perf|inner}
+flavour=${2:?usage: build-kernel.sh ours|pristine debug|perf|inner}
 cfgdir=$TOP/harness/config
 [ -f "$cfgdir/$flavour.config" ] || die "no flavour $flavour"
 
@@ -13,9 +14,12 @@ src=$("$TOP/harness/tree.sh" "$variant")
 out=$BUILD/out/$variant-$flavour
 mkdir -p "$out"
 frags=("$cfgdir/common.config" "$cfgdir/$flavour.config")
+# The inner guests' kernel is tinyconfig and its own fragment only.
+[ "$flavour" = inner ] && frags=("$cfgdir/inner.config")
 [ "${GDB:-0}" = 1 ] && frags+=("$cfgdir/gdb.config")
 # Our Kconfig may add options (KUnit suites) that the base tree lacks.
-[ "$variant" = ours ] && [ -f "$cfgdir/ours.config" ] && frags+=("$cfgdir/ours.config")
+[ "$variant" = ours ] && [ "$flavour" != inner ] && [ -f "$cfgdir/ours.config" ] &&
+	frags+=("$cfgdir/ours.config")
 
 mk() { make -s -C "$src" O="$out" ARCH=x86_64 CC="ccache gcc" HOSTCC="ccache gcc" "$@"; }
 
