@@ -678,19 +678,27 @@ static bool cow_merged(void)
 static enum result test_cow_counted(void)
 {
 	size_t bytes = COW_PAGES * page_size;
-	unsigned char *p;
+	unsigned char *p, *areas[COW_ROUNDS];
 	long round, i, from;
 	bool ok = true;
 
 	if (!knob_set("run", 1))
 		return RES_FAIL;
 	for (round = 0; round < COW_ROUNDS && ok; round++) {
+		/*
+		 * A new address every round: KSM remembers the pages of an
+		 * address, and an area unmapped a moment ago may still be
+		 * known by its last round's breaks, which make new contents
+		 * there wait (the volatility gate) before they merge.
+		 */
 		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED) {
 			fail("mmap: %s", strerror(errno));
-			return RES_FAIL;
+			ok = false;
+			break;
 		}
+		areas[round] = p;
 		/* Contents of this round only: no KSM page of an earlier one. */
 		memset(p, 0x5a, bytes);
 		for (i = 0; i < COW_PAGES; i++)
@@ -722,8 +730,9 @@ static enum result test_cow_counted(void)
 				ok = false;
 			}
 		}
-		munmap(p, bytes);
 	}
+	for (i = 0; i < round; i++)
+		munmap(areas[i], bytes);
 	if (ok)
 		diag("%ld rounds: every write counted out by the next full scan",
 		     round);
