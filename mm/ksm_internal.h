@@ -518,6 +518,7 @@ int ksm_scan_range(struct ksm_mm *slot, unsigned long start,
 		   unsigned long end);
 int ksm_scan_unmerge_all(void);
 void ksm_scan_restart(void);
+void ksm_scan_sync_breaks(void);
 int ksm_scan_init(void);
 int ksmd_start(void);
 

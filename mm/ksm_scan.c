@@ -984,8 +984,12 @@ void __ksm_cow_broken(struct mm_struct *mm, unsigned long addr)
 	smp_mb();
 }
 
-/* Look at the page of one logged break, if it still has a merged item. */
-static void ksm_scan_break(const struct ksm_break *brk)
+/*
+ * The page of one logged break, if it still has a merged item: ksmd
+ * (@look) looks at it as its walk would; a reader of the statistics only
+ * counts out a mapping that no longer maps the KSM page.
+ */
+static void ksm_scan_break(const struct ksm_break *brk, bool look)
 {
 	struct ksm_item *item;
 	struct ksm_mm *slot;
@@ -997,12 +1001,15 @@ static void ksm_scan_break(const struct ksm_break *brk)
 	/* Unmapped since: the walk frees the item when it passes. */
 	if (!ksm_merge_get_folio(slot, brk->addr, &page))
 		return;
-	ksm_scan_page(slot, item, brk->addr, page, false);
+	if (look)
+		ksm_scan_page(slot, item, brk->addr, page, false);
+	else
+		ksm_scan_release(item, brk->addr, page_folio(page));
 	folio_put(page_folio(page));
 }
 
-/* Take every CPU's log and look at the pages it names. */
-static void ksm_scan_breaks(void)
+/* Take every CPU's log and go through the pages it names. */
+static void ksm_scan_breaks(bool look)
 {
 	struct ksm_break breaks[KSM_BREAK_LOG];
 	struct ksm_break_log *log;
@@ -1018,7 +1025,7 @@ static void ksm_scan_breaks(void)
 		cpumask_clear_cpu(cpu, &ksm_break_cpus);
 		spin_unlock(&log->lock);
 		for (i = 0; i < nr; i++)
-			ksm_scan_break(&breaks[i]);
+			ksm_scan_break(&breaks[i], look);
 		cond_resched();
 	}
 	/*
@@ -1028,6 +1035,29 @@ static void ksm_scan_breaks(void)
 	smp_mb();
 }
 
+/**
+ * ksm_scan_sync_breaks - count out logged breaks before statistics are read
+ *
+ * Taking the logs and moving full_scans on are not one step for the fault
+ * path: a break logged just after ksmd took the logs, and a read of
+ * full_scans just before ksmd moved it on, would let a task see the round
+ * end with its write still counted. A reader that finds a log not empty
+ * therefore waits for ksm_lock and takes the logs itself; ksmd holds the
+ * lock from its last look at the logs until full_scans has moved on.
+ * Free when no break is logged, as almost always.
+ */
+void ksm_scan_sync_breaks(void)
+{
+	/* Pairs with the barrier in __ksm_cow_broken(). */
+	smp_mb();
+	/* Racy by design: a bit set before the barrier above is seen. */
+	if (data_race(cpumask_empty(&ksm_break_cpus)))
+		return;
+	ksm_lock_other();
+	ksm_scan_breaks(false);
+	mutex_unlock(&ksm_lock);
+}
+
 /* Scan up to @budget pages; stop early at the end of a round. */
 static void ksmd_scan(unsigned long budget)
 {
@@ -1035,7 +1065,7 @@ static void ksmd_scan(unsigned long budget)
 	struct ksm_mm *slot;
 
 	lockdep_assert_held(&ksm_lock);
-	ksm_scan_breaks();
+	ksm_scan_breaks(true);
 	while (budget) {
 		if (!ksm_cursor.slot && !ksm_scan_start_round())
 			return;
@@ -1046,7 +1076,9 @@ static void ksmd_scan(unsigned long budget)
 		budget -= min_t(unsigned long, budget,
 				ksm_scan_process(slot, batch));
 		if (batch->next >= slot->mm->task_size && ksm_scan_advance()) {
-			ksm_scan_breaks();
+			ksm_scan_breaks(true);
+			/* What this round counted is seen with its end. */
+			smp_wmb();
 			ksm_stat_add(full_scans, 1);
 			trace_ksm_stop_scan(ksm_stats.full_scans,
 					    ksm_stats.items);

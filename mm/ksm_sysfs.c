@@ -251,8 +251,10 @@ static long ksm_stat_value(const char *name)
 		return ksm_stat_pages_volatile();
 	if (!strcmp(name, "pages_scanned"))
 		return READ_ONCE(ksm_stats.pages_scanned);
-	if (!strcmp(name, "full_scans"))
-		return READ_ONCE(ksm_stats.full_scans);
+	if (!strcmp(name, "full_scans")) {
+		/* Pairs with the smp_wmb() before ksmd moves it on. */
+		return smp_load_acquire(&ksm_stats.full_scans);
+	}
 	if (!strcmp(name, "pages_skipped"))
 		return READ_ONCE(ksm_stats.pages_skipped);
 	if (!strcmp(name, "stable_node_chains"))
@@ -269,6 +271,7 @@ static long ksm_stat_value(const char *name)
 static ssize_t ksm_stat_show(struct kobject *kobj, struct kobj_attribute *attr,
 			     char *buf)
 {
+	ksm_scan_sync_breaks();
 	return sysfs_emit(buf, "%ld\n", ksm_stat_value(attr->attr.name));
 }
 
