@@ -916,6 +916,92 @@ struct ksm_stable_node *ksm_index_stable_find(struct ksm_index_key key,
 	return ksm_stable_find(&ksm_live_index, key, page, kfolio);
 }
 
+/* Is @rb the tree link of a node with @key? */
+static bool ksm_stable_has_key(struct ksm_index_key key, struct rb_node *rb)
+{
+	return rb && !ksm_stable_key_cmp(key, rb_entry(rb,
+						       struct ksm_stable_node,
+						       rb));
+}
+
+/*
+ * The node a lookup of @key most likely ends at, found by its key alone:
+ * the only node with @key in its tree, with no group, with room, and never
+ * guessed wrong. NULL if there is none or its folio cannot be had now.
+ */
+static struct ksm_stable_node *ksm_stable_guess(struct ksm_index *idx,
+						struct ksm_index_key key,
+						struct folio **kfolio)
+{
+	struct ksm_stable_node *node = NULL;
+	struct folio *folio;
+	struct rb_node *rb;
+	int ret;
+
+	ksm_index_assert_held(idx);
+	*kfolio = NULL;
+	if (!idx->nr_leaders)
+		return NULL;
+	rb = ksm_stable_bucket(idx, key.hash)->rb_node;
+	while (rb) {
+		node = rb_entry(rb, struct ksm_stable_node, rb);
+		ret = ksm_stable_key_cmp(key, node);
+		if (!ret)
+			break;
+		rb = ret < 0 ? rb->rb_left : rb->rb_right;
+	}
+	if (!rb || node->guessed_wrong || !list_empty(&node->group) ||
+	    !ksm_node_has_room(node))
+		return NULL;
+	/* Nodes with the same key are next to each other in the order. */
+	if (ksm_stable_has_key(key, rb_prev(rb)) ||
+	    ksm_stable_has_key(key, rb_next(rb)))
+		return NULL;
+	folio = ksm_node_get_folio(node);
+	if (IS_ERR_OR_NULL(folio))
+		return NULL;
+	/* A page that moved out of its domain is for the full lookup. */
+	if (ksm_index_domain(folio) != ksm_domain_node(node->domain)) {
+		folio_put(folio);
+		return NULL;
+	}
+	*kfolio = folio;
+	return node;
+}
+
+/**
+ * ksm_index_stable_guess - a KSM page a page is likely identical to
+ * @key: hash and domain of the page.
+ * @kfolio: set to the KSM folio of the node returned, referenced.
+ *
+ * When exactly one KSM page has the page's sample hash in its domain, the
+ * page is most likely its twin; nothing has been compared. The caller
+ * merges into it only after comparing the write-protected page with it in
+ * full, as every merge does, and on a difference calls
+ * ksm_index_stable_guess_wrong() and does the full lookup: a guess saves
+ * a compare and never stands in for one.
+ *
+ * Return: the node, or NULL (then only the full lookup can tell).
+ */
+struct ksm_stable_node *ksm_index_stable_guess(struct ksm_index_key key,
+					       struct folio **kfolio)
+{
+	return ksm_stable_guess(&ksm_live_index, key, kfolio);
+}
+
+/**
+ * ksm_index_stable_guess_wrong - a guessed node held other contents
+ * @node: the node ksm_index_stable_guess() returned.
+ *
+ * Pages of its hash with other contents exist: lookups compare before
+ * merging into it from now on, so they do not write-protect in vain.
+ */
+void ksm_index_stable_guess_wrong(struct ksm_stable_node *node)
+{
+	ksm_index_assert_held(&ksm_live_index);
+	node->guessed_wrong = true;
+}
+
 /*
  * Link @node in its tree, or into the group of an identical node. Returns
  * false if a node on the way could not be compared: @node then waits.

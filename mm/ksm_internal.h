@@ -300,6 +300,8 @@ static inline void ksm_item_set_field(struct ksm_item *item,
  *	the KSM page and may map it.
  * @indexed: linked in the stable index (leader, group member or pending).
  * @pending: waiting on the pending list instead of a tree.
+ * @guessed_wrong: merged into without a compare first (ksm_index_stable_guess())
+ *	and found to hold other contents: always compared first from then on.
  *
  * The KSM folio's ->mapping points here (with PAGE_MAPPING_KSM) for as long
  * as the node lives. Index links are changed under ksm_lock; @maps, @nr_maps
@@ -316,6 +318,7 @@ struct ksm_stable_node {
 	int domain;
 	bool indexed;
 	bool pending;
+	bool guessed_wrong;
 };
 
 /**
@@ -452,6 +455,9 @@ void ksm_node_retire(struct ksm_stable_node *node, struct folio *kfolio);
 struct ksm_stable_node *ksm_index_stable_find(struct ksm_index_key key,
 					      struct page *page,
 					      struct folio **kfolio);
+struct ksm_stable_node *ksm_index_stable_guess(struct ksm_index_key key,
+					       struct folio **kfolio);
+void ksm_index_stable_guess_wrong(struct ksm_stable_node *node);
 void ksm_index_stable_insert(struct ksm_stable_node *node,
 			     struct folio *kfolio);
 void ksm_index_stable_erase(struct ksm_stable_node *node);

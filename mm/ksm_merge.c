@@ -400,7 +400,8 @@ static int ksm_merge_replace_checked(struct vm_area_struct *vma,
  * @node: the stable node.
  * @kfolio: the KSM folio of @node, with a reference held.
  *
- * Return: 0 if @item now maps the KSM page, else an error.
+ * Return: 0 if @item now maps the KSM page; -EINVAL if the two pages
+ * differ; another error if the merge could not be tried.
  */
 int ksm_merge_into_node(struct ksm_item *item, unsigned long addr,
 			struct page *page, struct ksm_stable_node *node,

@@ -583,7 +583,25 @@ static bool ksm_scan_try_stable(struct ksm_item *item, unsigned long addr,
 {
 	struct ksm_stable_node *node;
 	struct folio *kfolio;
+	int err;
 
+	/*
+	 * The only KSM page of this hash is most likely the twin, and the
+	 * merge compares the write-protected page with it in full anyway:
+	 * a compare before that would say the same thing twice. If they
+	 * differ after all, the full lookup follows, which compares first.
+	 * Not for a page of a large folio, which the merge would split.
+	 */
+	node = NULL;
+	if (!folio_test_large(page_folio(page)))
+		node = ksm_index_stable_guess(key, &kfolio);
+	if (node) {
+		err = ksm_merge_into_node(item, addr, page, node, kfolio);
+		folio_put(kfolio);
+		if (err != -EINVAL)
+			return true;
+		ksm_index_stable_guess_wrong(node);
+	}
 	node = ksm_index_stable_find(key, page, &kfolio);
 	/*
 	 * A KSM page on the way was frozen: the page may be its twin, so it

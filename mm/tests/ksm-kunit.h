@@ -660,6 +660,79 @@ static struct ksm_stable_node *ksm_test_find(struct ksm_index *idx,
 	return ksm_stable_find(idx, key, page, got);
 }
 
+/* ksm_stable_guess() for @page's key; drops the reference it takes. */
+static struct ksm_stable_node *ksm_test_guess(struct ksm_index *idx,
+					      struct page *page)
+{
+	struct ksm_index_key key = {
+		.hash = ksm_index_page_hash(page),
+		.domain = ksm_index_domain(page_folio(page)),
+	};
+	struct ksm_stable_node *node;
+	struct folio *got;
+
+	node = ksm_stable_guess(idx, key, &got);
+	if (node)
+		folio_put(got);
+	return node;
+}
+
+/*
+ * A guess (a node found by its key alone, merged into only after the
+ * merge's own compare) is offered only where one node has the key: never
+ * inside a family of one hash, never again for a node guessed wrong.
+ */
+static void ksm_test_stable_guess(struct kunit *test)
+{
+	struct ksm_index *idx = ksm_test_index(test);
+	struct page *src = alloc_page(GFP_KERNEL);
+	struct ksm_stable_node *nodes[3];
+	struct folio *folios[3];
+	u32 seed = 3;
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, src);
+	mutex_lock(&ksm_lock);
+	/* Empty index: nothing to guess. */
+	ksm_test_fill(src, KSM_FAMILY_TAIL, 0, NULL, &seed);
+	KUNIT_EXPECT_PTR_EQ(test, ksm_test_guess(idx, src), NULL);
+
+	/* One node of the tail family: its key alone names it. */
+	nodes[0] = ksm_test_node(test, src, &folios[0]);
+	ksm_stable_insert(idx, nodes[0], folios[0]);
+	KUNIT_EXPECT_PTR_EQ(test, ksm_test_guess(idx, src), nodes[0]);
+	/* A sibling with other contents and the same key gets that guess. */
+	ksm_test_fill(src, KSM_FAMILY_TAIL, 1, NULL, &seed);
+	KUNIT_EXPECT_EQ(test, ksm_index_page_hash(src), nodes[0]->hash);
+	KUNIT_EXPECT_PTR_EQ(test, ksm_test_guess(idx, src), nodes[0]);
+	/* It is wrong; once marked so, the node is never guessed again. */
+	nodes[0]->guessed_wrong = true;
+	KUNIT_EXPECT_PTR_EQ(test, ksm_test_guess(idx, src), NULL);
+
+	/* Two nodes of one key: no guess for either, each found exactly. */
+	for (i = 1; i < 3; i++) {
+		ksm_test_fill(src, KSM_FAMILY_HEADER, i, NULL, &seed);
+		nodes[i] = ksm_test_node(test, src, &folios[i]);
+		ksm_stable_insert(idx, nodes[i], folios[i]);
+	}
+	KUNIT_EXPECT_EQ(test, nodes[1]->hash, nodes[2]->hash);
+	KUNIT_EXPECT_PTR_EQ(test, ksm_test_guess(idx, src), NULL);
+
+	/* A frozen KSM page: no guess (the exact lookup waits instead). */
+	ksm_test_node_put(idx, nodes[2], folios[2]);
+	ksm_test_fill(src, KSM_FAMILY_HEADER, 1, NULL, &seed);
+	KUNIT_EXPECT_PTR_EQ(test, ksm_test_guess(idx, src), nodes[1]);
+	KUNIT_ASSERT_TRUE(test, folio_ref_freeze(folios[1], 1));
+	KUNIT_EXPECT_PTR_EQ(test, ksm_test_guess(idx, src), NULL);
+	folio_ref_unfreeze(folios[1], 1);
+
+	for (i = 0; i < 2; i++)
+		ksm_test_node_put(idx, nodes[i], folios[i]);
+	ksm_test_index_free(idx);
+	mutex_unlock(&ksm_lock);
+	__free_page(src);
+}
+
 /*
  * A family of KSM pages that agree on every sampled word: each twin finds
  * its own, within a tree's height of compares; a frozen KSM page stops the
@@ -1043,6 +1116,7 @@ static struct kunit_case ksm_test_cases[] = {
 	KUNIT_CASE(ksm_test_unstable_spread),
 	KUNIT_CASE(ksm_test_unstable_sparse),
 	KUNIT_CASE(ksm_test_stable_family),
+	KUNIT_CASE(ksm_test_stable_guess),
 	KUNIT_CASE(ksm_test_stable_grow),
 	KUNIT_CASE(ksm_test_chain),
 	KUNIT_CASE(ksm_test_node_maps),
