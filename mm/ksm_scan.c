@@ -203,23 +203,45 @@ void ksm_item_free(struct ksm_mm *slot, unsigned long addr,
 	ksm_item_release(slot, addr, item);
 }
 
+/* Items ksm_scan_drop_items() takes from the array at a time. */
+#define KSM_DROP_BATCH	16
+
 /**
  * ksm_scan_drop_items - free all items of an mm
  * @slot: the mm.
  *
  * The array is emptied in one go at the end: nobody looks items up
- * without ksm_lock, which is held throughout.
+ * without ksm_lock, which is held throughout. Items are taken a batch at
+ * a time by one walk of the array, rather than by a lookup from its root
+ * each; they are released outside the RCU read section the walk needs,
+ * since releasing a merged item may sleep.
  */
 void ksm_scan_drop_items(struct ksm_mm *slot)
 {
-	struct ksm_item *item;
-	unsigned long index;
+	XA_STATE(xas, &slot->items, 0);
+	struct ksm_item *batch[KSM_DROP_BATCH], *item;
+	unsigned long index[KSM_DROP_BATCH];
+	unsigned int nr, i;
 
 	lockdep_assert_held(&ksm_lock);
-	xa_for_each(&slot->items, index, item) {
-		ksm_item_release(slot, index << PAGE_SHIFT, item);
+	do {
+		nr = 0;
+		rcu_read_lock();
+		xas_for_each(&xas, item, ULONG_MAX) {
+			if (xas_retry(&xas, item))
+				continue;
+			index[nr] = xas.xa_index;
+			batch[nr++] = item;
+			if (nr == KSM_DROP_BATCH) {
+				xas_pause(&xas);
+				break;
+			}
+		}
+		rcu_read_unlock();
+		for (i = 0; i < nr; i++)
+			ksm_item_release(slot, index[i] << PAGE_SHIFT, batch[i]);
 		cond_resched();
-	}
+	} while (nr == KSM_DROP_BATCH);
 	xa_destroy(&slot->items);
 }
 
