@@ -160,6 +160,18 @@ static void ksm_index_assert_held(struct ksm_index *idx)
 	lockdep_assert_held(idx->lock);
 }
 
+/*
+ * Nodes in the live stable index (in a tree, a group or pending), so that
+ * ksmd skips the stable lookup of every page until the first KSM page.
+ */
+unsigned long ksm_index_live_nodes;
+
+static void ksm_stable_count(struct ksm_index *idx, long delta)
+{
+	if (idx->live)
+		ksm_index_live_nodes += delta;
+}
+
 static void ksm_index_count_unshared(struct ksm_index *idx, long delta)
 {
 	if (idx->live)
@@ -664,6 +676,7 @@ static void ksm_stable_erase(struct ksm_index *idx,
 		ksm_group_del(node, ksm_group_size(node));
 	node->pending = false;
 	node->indexed = false;
+	ksm_stable_count(idx, -1);
 }
 
 /**
@@ -1053,6 +1066,7 @@ static void ksm_stable_insert(struct ksm_index *idx,
 	if (node->indexed)
 		return;
 	node->indexed = true;
+	ksm_stable_count(idx, 1);
 	if (ksm_stable_link(idx, node, folio_page(kfolio, 0)))
 		return;
 	node->pending = true;
@@ -1087,6 +1101,7 @@ static void ksm_stable_place_pending(struct ksm_index *idx)
 		list_del_init(&node->group);
 		node->pending = false;
 		node->indexed = false;
+		ksm_stable_count(idx, -1);
 		if (!kfolio) {
 			if (!node->nr_maps)
 				ksm_node_free(node);

@@ -462,6 +462,18 @@ void ksm_index_stable_insert(struct ksm_stable_node *node,
 			     struct folio *kfolio);
 void ksm_index_stable_erase(struct ksm_stable_node *node);
 bool ksm_index_stable_empty(void);
+
+extern unsigned long ksm_index_live_nodes;
+
+/*
+ * No node is in the stable index (with ksm_lock held): a stable lookup
+ * cannot find one, and the caller may skip it.
+ */
+static inline bool ksm_index_stable_vacant(void)
+{
+	return !ksm_index_live_nodes;
+}
+
 void ksm_index_stable_sweep(void);
 bool ksm_index_hash_known(u32 hash);
 void ksm_index_unstable_insert(struct ksm_item *item, struct ksm_index_key key);

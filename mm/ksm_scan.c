@@ -607,6 +607,9 @@ static bool ksm_scan_try_stable(struct ksm_item *item, unsigned long addr,
 	struct folio *kfolio;
 	int err;
 
+	/* Until the first KSM page, no page is looked up for nothing. */
+	if (ksm_index_stable_vacant())
+		return false;
 	/*
 	 * The only KSM page of this hash is most likely the twin, and the
 	 * merge compares the write-protected page with it in full anyway:
