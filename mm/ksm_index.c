@@ -9,7 +9,10 @@
  * apart by their contents, never given up on.
  *
  * The stable index holds one stable node per KSM page, in a hash table of
- * red-black trees ordered by (hash, domain, contents). Nodes with the same
+ * red-black trees ordered by (hash, domain, full hash, contents). The full
+ * hash, of every word, tells apart the pages a sample hash cannot (a
+ * family of one sample hash) without reading them; it is only computed
+ * where two nodes share a key. Nodes with the same
  * content form a group (the leader is in the tree, the others hang off
  * it), which happens once a KSM page reached max_page_sharing.
  *
@@ -19,11 +22,14 @@
  * moved per lookup, when it holds more than one entry per bucket. A chain
  * holds at most one item per hash value:
  * a second page with the same hash (and other contents) turns that entry
- * into a collision group, a red-black tree ordered by contents.
+ * into a collision group, a red-black tree ordered by (full hash,
+ * contents).
  *
  * Both bounds hold for any contents: a lookup compares a page with at most
  * one page per level of one tree, O(log n) full compares, and with a
- * single page in the usual case.
+ * single page in the usual case. Among pages of one sample hash the full
+ * hash leaves about one compare per lookup; pages made to collide on it
+ * too fall back to their contents, still one compare per level.
  *
  * Both indexes are partitioned by a domain: the NUMA node of the page when
  * merge_across_nodes is 0, combined with the memory cgroup of its mm when
@@ -62,7 +68,8 @@
  * struct ksm_index_group - unstable items that share a hash value
  * @head: stands for the group in the bucket chain: state %KSM_ITEM_GROUP,
  *	with ->hash, ->round and ->chain_next of a chain entry.
- * @tree: &struct ksm_index_twig entries ordered by (contents, domain).
+ * @tree: &struct ksm_index_twig entries ordered by (full hash, contents,
+ *	domain).
  * @link: in the index's list of this round's groups, freed at its end.
  */
 struct ksm_index_group {
@@ -75,10 +82,12 @@ struct ksm_index_group {
  * struct ksm_index_twig - an unstable item in a collision group
  * @rb: link in the group's tree.
  * @item: the item; its ->chain_next points back here, tagged.
+ * @fhash: full hash of the item's page when it joined the group.
  */
 struct ksm_index_twig {
 	struct rb_node rb;
 	struct ksm_item *item;
+	u32 fhash;
 };
 
 /* Tags ->chain_next of an item in a group: it points to the item's twig. */
@@ -111,6 +120,7 @@ struct ksm_index_twig {
  *	one beyond %KSM_INDEX_FEW_BUCKETS.
  * @compares: full compares the index made, for its tests.
  * @bucket_key: odd multiplier, random per index, that picks buckets.
+ * @fhash_seed: random per index, starts the full hash.
  *
  * Everything is changed with @lock held.
  */
@@ -137,6 +147,7 @@ struct ksm_index {
 	unsigned int nr_filled;
 	unsigned long compares;
 	u32 bucket_key;
+	u64 fhash_seed;
 };
 
 static struct kmem_cache *ksm_node_cache;
@@ -240,6 +251,54 @@ u32 ksm_index_page_hash(struct page *page)
 	acc ^= acc >> 32;
 	kunmap_local(words);
 	return (u32)((acc * KSM_HASH_FOLD_MUL) >> 32);
+}
+
+/*
+ * Hash every word of @page, in four lanes that take every fourth word so
+ * that their multiplies overlap. As in the sample hash, each step is a
+ * bijection of its lane for a given word, so two pages that differ in one
+ * word always differ in the 64-bit result; the top 32 bits are kept. The
+ * random seed makes collisions a matter of chance, and a collision costs
+ * only a compare: the contents still order the entries that share it.
+ */
+static u32 ksm_page_full_hash(const struct ksm_index *idx, struct page *page)
+{
+	const u64 *words = kmap_local_page(page);
+	u64 a = idx->fhash_seed, b = ~a, c = a * KSM_HASH_MUL, d = ~c;
+	unsigned int i;
+
+	for (i = 0; i < PAGE_SIZE / sizeof(u64); i += 4) {
+		a = ksm_hash_mix(a, READ_ONCE(words[i]));
+		b = ksm_hash_mix(b, READ_ONCE(words[i + 1]));
+		c = ksm_hash_mix(c, READ_ONCE(words[i + 2]));
+		d = ksm_hash_mix(d, READ_ONCE(words[i + 3]));
+	}
+	kunmap_local(words);
+	a ^= rol64(b, 16) ^ rol64(c, 32) ^ rol64(d, 48);
+	a ^= a >> 32;
+	return (u32)((a * KSM_HASH_FOLD_MUL) >> 32);
+}
+
+/*
+ * The full hash of the page a lookup or a link is about: computed the
+ * first time an entry of its key is ordered by full hash, then reused.
+ * @force: a link, which gives a node the full hash of every node of its
+ * key that it meets (see ksm_stable_cmp()).
+ */
+struct ksm_fhash {
+	u32 val;
+	bool known;
+	bool force;
+};
+
+static u32 ksm_fhash_of(const struct ksm_index *idx, struct ksm_fhash *fh,
+			struct page *page)
+{
+	if (!fh->known) {
+		fh->val = ksm_page_full_hash(idx, page);
+		fh->known = true;
+	}
+	return fh->val;
 }
 
 /* The bits in which 8 words at @a and 8 at @b differ, or 0. */
@@ -698,20 +757,36 @@ static void ksm_stable_drop_stale(struct ksm_index *idx,
 }
 
 /*
- * Compare @page with the KSM page of @node, which has the key of @page.
- * Returns the order of @page against it, with *@kfolio set to the folio
- * (referenced) when they are the same, or -EBUSY / -ESTALE / -EXDEV in
- * *@err when the node cannot be compared: frozen, stale, or out of its
- * domain (the page moved; it is reported and never matched).
+ * Order @page against the KSM page of @node, which has the key of @page:
+ * by full hash first where @node has one or @fh does, then by contents.
+ * Returns the order, with *@kfolio set to the folio (referenced) when they
+ * are the same, or -EBUSY / -ESTALE / -EXDEV in *@err when the node cannot
+ * be compared: frozen, stale, or out of its domain (the page moved; it is
+ * reported and never matched).
+ *
+ * The order of a tree is (key, full hash, contents), a function of the
+ * contents alone, whether or not a node keeps its full hash yet: a node
+ * gets it when a link with @fh->force meets it, so of two nodes of one
+ * key, both have it. A node without one is the only node of its key, and
+ * comparing its contents alone finds it or proves it absent.
  */
 static int ksm_stable_cmp(struct ksm_index *idx, struct ksm_stable_node *node,
-			  struct page *page, struct folio **kfolio, int *err)
+			  struct page *page, struct ksm_fhash *fh,
+			  struct folio **kfolio, int *err)
 {
-	struct folio *folio = ksm_node_get_folio(node);
+	struct folio *folio;
+	u32 val;
 	int ret;
 
 	*kfolio = NULL;
 	*err = 0;
+	/* Told apart without its page: frozen or not, nothing to read. */
+	if (node->fhash_known) {
+		val = ksm_fhash_of(idx, fh, page);
+		if (val != node->fhash)
+			return val < node->fhash ? -1 : 1;
+	}
+	folio = ksm_node_get_folio(node);
 	if (IS_ERR(folio)) {
 		*err = -EBUSY;
 		return 0;
@@ -719,6 +794,15 @@ static int ksm_stable_cmp(struct ksm_index *idx, struct ksm_stable_node *node,
 	if (!folio) {
 		*err = -ESTALE;
 		return 0;
+	}
+	if (!node->fhash_known && (fh->known || fh->force)) {
+		node->fhash = ksm_page_full_hash(idx, folio_page(folio, 0));
+		node->fhash_known = true;
+		val = ksm_fhash_of(idx, fh, page);
+		if (val != node->fhash) {
+			folio_put(folio);
+			return val < node->fhash ? -1 : 1;
+		}
 	}
 	idx->compares++;
 	ret = ksm_pages_cmp(page, folio_page(folio, 0));
@@ -844,13 +928,15 @@ ksm_stable_find_pending(struct ksm_index *idx, struct ksm_index_key key,
 			struct page *page, struct folio **kfolio)
 {
 	struct ksm_stable_node *node, *tmp;
+	struct ksm_fhash fh = {};
 	bool busy = false;
 	int err;
 
 	list_for_each_entry_safe(node, tmp, &idx->pending, group) {
 		if (ksm_stable_key_cmp(key, node))
 			continue;
-		if (ksm_stable_cmp(idx, node, page, kfolio, &err) || err) {
+		if (ksm_stable_cmp(idx, node, page, &fh, kfolio, &err) ||
+		    err) {
 			if (err == -ESTALE)
 				ksm_stable_drop_stale(idx, node);
 			busy |= err == -EBUSY;
@@ -871,6 +957,7 @@ static struct ksm_stable_node *ksm_stable_find(struct ksm_index *idx,
 					       struct folio **kfolio)
 {
 	struct ksm_stable_node *node;
+	struct ksm_fhash fh = {};
 	struct rb_node *rb;
 	int ret, err;
 
@@ -889,7 +976,8 @@ restart:
 		node = rb_entry(rb, struct ksm_stable_node, rb);
 		ret = ksm_stable_key_cmp(key, node);
 		if (!ret) {
-			ret = ksm_stable_cmp(idx, node, page, kfolio, &err);
+			ret = ksm_stable_cmp(idx, node, page, &fh, kfolio,
+					     &err);
 			if (err == -ESTALE) {
 				ksm_stable_drop_stale(idx, node);
 				goto restart;
@@ -1023,6 +1111,7 @@ static bool ksm_stable_link(struct ksm_index *idx,
 			    struct ksm_stable_node *node, struct page *kpage)
 {
 	struct ksm_index_key key = { .hash = node->hash, .domain = node->domain };
+	struct ksm_fhash fh = { .force = true };
 	struct rb_node **link, *parent;
 	struct ksm_stable_node *other;
 	struct rb_root *root;
@@ -1038,7 +1127,8 @@ restart:
 		other = rb_entry(parent, struct ksm_stable_node, rb);
 		ret = ksm_stable_key_cmp(key, other);
 		if (!ret) {
-			ret = ksm_stable_cmp(idx, other, kpage, &folio, &err);
+			ret = ksm_stable_cmp(idx, other, kpage, &fh, &folio,
+					     &err);
 			if (err == -ESTALE) {
 				ksm_stable_drop_stale(idx, other);
 				goto restart;
@@ -1052,6 +1142,11 @@ restart:
 			}
 		}
 		link = ret < 0 ? &parent->rb_left : &parent->rb_right;
+	}
+	/* Met a node of its key: both are ordered by full hash now. */
+	if (fh.known) {
+		node->fhash = fh.val;
+		node->fhash_known = true;
 	}
 	rb_link_node(&node->rb, parent, link);
 	rb_insert_color(&node->rb, root);
@@ -1479,10 +1574,13 @@ static void ksm_unstable_chain(struct ksm_index *idx, struct ksm_item *item,
 	ksm_index_count_unshared(idx, 1);
 }
 
-/* Hang @item in @group at @link under @parent; false if out of memory. */
+/*
+ * Hang @item, whose page has full hash @fhash, in @group at @link under
+ * @parent; false if out of memory.
+ */
 static bool ksm_twig_add(struct ksm_index *idx, struct ksm_index_group *group,
-			 struct ksm_item *item, struct rb_node *parent,
-			 struct rb_node **link)
+			 struct ksm_item *item, u32 fhash,
+			 struct rb_node *parent, struct rb_node **link)
 {
 	struct ksm_index_twig *twig;
 
@@ -1490,6 +1588,7 @@ static bool ksm_twig_add(struct ksm_index *idx, struct ksm_index_group *group,
 	if (!twig)
 		return false;
 	twig->item = item;
+	twig->fhash = fhash;
 	rb_link_node(&twig->rb, parent, link);
 	rb_insert_color(&twig->rb, &group->tree);
 	item->hash = group->head.hash;
@@ -1551,10 +1650,11 @@ static int ksm_unstable_cmp(struct ksm_index *idx, struct ksm_item *cand,
 
 /*
  * Search a collision group for @page; if it is not there, add @item at
- * the place the search ended. A page that changed
- * since it joined may leave the tree out of order for the rest of the
- * round: a lookup may then miss its twin, which the next round, with a new
- * index, finds.
+ * the place the search ended. Twigs are ordered by the full hash their
+ * pages had when they joined, so only a twig of the same full hash is
+ * compared. A page that changed since it joined may leave the tree out
+ * of order for the rest of the round: a lookup may then miss its twin,
+ * which the next round, with a new index, finds.
  */
 static struct ksm_item *ksm_group_match(struct ksm_index *idx,
 					struct ksm_index_group *group,
@@ -1562,6 +1662,7 @@ static struct ksm_item *ksm_group_match(struct ksm_index *idx,
 					struct ksm_item *item,
 					struct page *page, struct page **other)
 {
+	u32 fhash = ksm_page_full_hash(idx, page);
 	struct ksm_index_twig *twig;
 	struct rb_node **link, *parent;
 	int ret, err;
@@ -1572,17 +1673,21 @@ restart:
 	while (*link) {
 		parent = *link;
 		twig = rb_entry(parent, struct ksm_index_twig, rb);
-		ret = ksm_unstable_cmp(idx, twig->item, page, key.domain,
-				       other, &err);
-		if (err) {
-			ksm_unstable_erase(idx, twig->item);
-			goto restart;
+		if (fhash != twig->fhash) {
+			ret = fhash < twig->fhash ? -1 : 1;
+		} else {
+			ret = ksm_unstable_cmp(idx, twig->item, page,
+					       key.domain, other, &err);
+			if (err) {
+				ksm_unstable_erase(idx, twig->item);
+				goto restart;
+			}
+			if (!ret)
+				return twig->item;
 		}
-		if (!ret)
-			return twig->item;
 		link = ret < 0 ? &parent->rb_left : &parent->rb_right;
 	}
-	if (!ksm_twig_add(idx, group, item, parent, link))
+	if (!ksm_twig_add(idx, group, item, fhash, parent, link))
 		ksm_unstable_chain(idx, item, key.hash);
 	return NULL;
 }
@@ -1841,6 +1946,7 @@ static int ksm_index_setup(struct ksm_index *idx,
 	idx->live = live;
 	idx->round = 1;
 	idx->bucket_key = get_random_u32() | 1;
+	idx->fhash_seed = get_random_u64();
 	idx->stable_bits = KSM_INDEX_MIN_BITS;
 	idx->unstable_bits = KSM_INDEX_MIN_BITS;
 	idx->grow_at = 1UL << idx->unstable_bits;

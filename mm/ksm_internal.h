@@ -302,6 +302,10 @@ static inline void ksm_item_set_field(struct ksm_item *item,
  * @pending: waiting on the pending list instead of a tree.
  * @guessed_wrong: merged into without a compare first (ksm_index_stable_guess())
  *	and found to hold other contents: always compared first from then on.
+ * @fhash_known: @fhash is set.
+ * @fhash: full hash of the KSM page, which orders it among the nodes of
+ *	its key (see ksm_stable_cmp()); computed once another node of the
+ *	key is met.
  *
  * The KSM folio's ->mapping points here (with PAGE_MAPPING_KSM) for as long
  * as the node lives. Index links are changed under ksm_lock; @maps, @nr_maps
@@ -319,6 +323,8 @@ struct ksm_stable_node {
 	bool indexed;
 	bool pending;
 	bool guessed_wrong;
+	bool fhash_known;
+	u32 fhash;
 };
 
 /**

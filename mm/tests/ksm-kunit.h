@@ -243,7 +243,9 @@ static void ksm_test_fill(struct page *page, enum ksm_test_family family,
 /*
  * Insert a family of pages that agree on every sampled word (or are given
  * one hash on purpose) into the unstable index, then look up a twin of
- * each: every twin is found, with at most a tree's height of compares.
+ * each: every twin is found, with at most a tree's height of compares,
+ * and the full hash leaves about one compare per lookup (a chance
+ * collision of two 32-bit full hashes costs one more).
  */
 static void ksm_test_unstable_family(struct kunit *test,
 				     enum ksm_test_family family)
@@ -253,7 +255,7 @@ static void ksm_test_unstable_family(struct kunit *test,
 	struct ksm_index_key key;
 	struct page *other;
 	struct ksm_item *found;
-	unsigned long before, worst = 0;
+	unsigned long before, worst = 0, total = 0;
 	u32 seed = 12345 + family, hash = 0;
 	u64 *base;
 	int i;
@@ -298,6 +300,7 @@ static void ksm_test_unstable_family(struct kunit *test,
 		found = ksm_unstable_match(idx, key, &twins[i].item,
 					   twins[i].page, &other);
 		worst = max(worst, idx->compares - before);
+		total += idx->compares - before;
 		KUNIT_EXPECT_PTR_EQ_MSG(test, found, &items[i].item,
 					"family %d page %d", family, i);
 		if (found) {
@@ -308,6 +311,8 @@ static void ksm_test_unstable_family(struct kunit *test,
 		}
 	}
 	KUNIT_EXPECT_LE_MSG(test, worst, ksm_test_bound(KSM_TEST_PAGES),
+			    "family %d", family);
+	KUNIT_EXPECT_LE_MSG(test, total, 2UL * KSM_TEST_PAGES,
 			    "family %d", family);
 	for (i = 0; i < KSM_TEST_PAGES; i++) {
 		if (ksm_item_state(&items[i].item) == KSM_ITEM_UNSTABLE)
@@ -735,14 +740,16 @@ static void ksm_test_stable_guess(struct kunit *test)
 
 /*
  * A family of KSM pages that agree on every sampled word: each twin finds
- * its own, within a tree's height of compares; a frozen KSM page stops the
- * lookup (it could be the twin) instead of missing it; a stale node leaves.
+ * its own, within a tree's height of compares and about one compare per
+ * lookup (the full hash tells the others apart); a frozen KSM page stops
+ * the lookup (it could be the twin) instead of missing it; a stale node
+ * leaves.
  */
 static void ksm_test_stable_family(struct kunit *test)
 {
 	struct ksm_index *idx = ksm_test_index(test);
 	struct page *twin = alloc_page(GFP_KERNEL);
-	unsigned long before, worst = 0;
+	unsigned long before, worst = 0, total = 0;
 	struct ksm_stable_node **nodes, *found;
 	struct folio **folios, *got;
 	u32 seed = 1;
@@ -768,11 +775,16 @@ static void ksm_test_stable_family(struct kunit *test)
 		before = idx->compares;
 		found = ksm_test_find(idx, twin, &got);
 		worst = max(worst, idx->compares - before);
+		total += idx->compares - before;
 		KUNIT_EXPECT_PTR_EQ(test, found, nodes[i]);
 		if (!IS_ERR_OR_NULL(found))
 			folio_put(got);
 	}
 	KUNIT_EXPECT_LE(test, worst, ksm_test_bound(KSM_TEST_PAGES));
+	KUNIT_EXPECT_LE(test, total, 2UL * KSM_TEST_PAGES);
+	/* Two nodes of one key met: each holds its full hash now. */
+	for (i = 0; i < KSM_TEST_PAGES; i++)
+		KUNIT_EXPECT_TRUE(test, nodes[i]->fhash_known);
 
 	/* Not in the index: nothing, and no KSM page is mistaken for it. */
 	ksm_test_fill(twin, KSM_FAMILY_HEADER, KSM_TEST_PAGES, NULL, &seed);
