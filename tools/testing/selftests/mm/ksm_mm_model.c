@@ -239,6 +239,59 @@ bool ksmd_go(void)
 	       ksm_set("run", 1);
 }
 
+/*
+ * For a frame mapped more often than the model says: every process that
+ * maps it, where, and in which mapping (every VMA of every process up to
+ * 1 GiB is read through /proc/PID/pagemap), and the model's own pages.
+ */
+static void diag_frame_mappers(unsigned long long pfn, int a, int b)
+{
+	unsigned long long ent, start, end, addr;
+	char path[64], line[512], comm[64];
+	struct dirent *d;
+	DIR *dir;
+	FILE *maps;
+	int j, fd, pid;
+
+	for (j = a; j < b; j++)
+		diag("  model: worker %d page %d (pid %d)", g_mp[j].slot, g_mp[j].idx,
+		     g_slot[g_mp[j].slot].shm->pid);
+	dir = opendir("/proc");
+	if (!dir)
+		return;
+	while ((d = readdir(dir))) {
+		pid = atoi(d->d_name);
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		if (read_text(path, comm, sizeof(comm)) <= 0)
+			continue;
+		comm[strcspn(comm, "\n")] = '\0';
+		snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+		maps = fopen(path, "r");
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+		fd = open(path, O_RDONLY);
+		while (maps && fd >= 0 && fgets(line, sizeof(line), maps)) {
+			if (sscanf(line, "%llx-%llx", &start, &end) != 2 ||
+			    end - start > (1ULL << 30))
+				continue;
+			for (addr = start; addr < end; addr += page_size) {
+				if (pread(fd, &ent, sizeof(ent),
+					  addr / page_size * sizeof(ent)) != sizeof(ent))
+					break;
+				if ((ent & PM_PRESENT) && (ent & PM_PFN_MASK) == pfn)
+					diag("  mapped by pid %d (%s) at %#llx in %.*s", pid, comm,
+					     addr, (int)strcspn(line, "\n"), line);
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		if (maps)
+			fclose(maps);
+	}
+	closedir(dir);
+}
+
 /* Frames of the settled state: one per content, mapped once per page. */
 void check_frames(void)
 {
@@ -255,9 +308,11 @@ void check_frames(void)
 				fail("content %#llx: %d pages on several frames (%#llx, %#llx)",
 				     g_mp[a].seed, b - a, g_mp[a].pfn, g_mp[j].pfn);
 		cnt = pfn_count(g_mp[a].pfn);
-		if (!g_opt.loose_frames && !g_opt.relaxed && cnt != b - a && bad++ < 5)
+		if (!g_opt.loose_frames && !g_opt.relaxed && cnt != b - a && bad++ < 5) {
 			fail("content %#llx: frame %#llx mapped %ld times, by %d pages here",
 			     g_mp[a].seed, g_mp[a].pfn, cnt, b - a);
+			diag_frame_mappers(g_mp[a].pfn, a, b);
+		}
 	}
 	qsort(g_mp, g_nmp, sizeof(g_mp[0]), mp_by_pfn);
 	for (j = 1; j < g_nmp; j++)
