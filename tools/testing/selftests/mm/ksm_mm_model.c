@@ -247,11 +247,11 @@ bool ksmd_go(void)
 static void diag_frame_mappers(unsigned long long pfn, int a, int b)
 {
 	unsigned long long ent, start, end, addr;
-	char path[64], line[512], comm[64];
+	char path[64], line[512], comm[64], stat[512], who[96], state;
+	int j, fd, pid, ppid, pgrp;
 	struct dirent *d;
 	DIR *dir;
 	FILE *maps;
-	int j, fd, pid;
 
 	for (j = a; j < b; j++)
 		diag("  model: worker %d page %d (pid %d)", g_mp[j].slot, g_mp[j].idx,
@@ -267,6 +267,17 @@ static void diag_frame_mappers(unsigned long long pfn, int a, int b)
 		if (read_text(path, comm, sizeof(comm)) <= 0)
 			continue;
 		comm[strcspn(comm, "\n")] = '\0';
+		/* which worker slot it is, or its parent, group and state */
+		snprintf(who, sizeof(who), ", no worker");
+		for (j = 0; j < g_nr_slots; j++)
+			if (slot_live(j) && g_slot[j].shm->pid == pid)
+				snprintf(who, sizeof(who), ", worker %d%s", j,
+					 g_slot[j].in_model ? "" : " not in the model");
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		if (read_text(path, stat, sizeof(stat)) > 0 && strrchr(stat, ')') &&
+		    sscanf(strrchr(stat, ')') + 2, "%c %d %d", &state, &ppid, &pgrp) == 3)
+			snprintf(who + strlen(who), sizeof(who) - strlen(who),
+				 ", state %c ppid %d pgrp %d", state, ppid, pgrp);
 		snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 		maps = fopen(path, "r");
 		snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
@@ -279,9 +290,10 @@ static void diag_frame_mappers(unsigned long long pfn, int a, int b)
 				if (pread(fd, &ent, sizeof(ent),
 					  addr / page_size * sizeof(ent)) != sizeof(ent))
 					break;
-				if ((ent & PM_PRESENT) && (ent & PM_PFN_MASK) == pfn)
-					diag("  mapped by pid %d (%s) at %#llx in %.*s", pid, comm,
-					     addr, (int)strcspn(line, "\n"), line);
+				if (!(ent & PM_PRESENT) || (ent & PM_PFN_MASK) != pfn)
+					continue;
+				diag("  mapped by pid %d (%s%s) at %#llx in %.*s", pid,
+				     comm, who, addr, (int)strcspn(line, "\n"), line);
 			}
 		}
 		if (fd >= 0)
@@ -290,6 +302,38 @@ static void diag_frame_mappers(unsigned long long pfn, int a, int b)
 			fclose(maps);
 	}
 	closedir(dir);
+}
+
+/*
+ * After a settle that failed: the frames of the model's pages that are KSM
+ * pages mapped more often than the model's pages of their content, or at
+ * all where the content has one page here, with every mapper (bit 21 of
+ * /proc/kpageflags is KPF_KSM).
+ */
+static void diag_extra_mappings(void)
+{
+	int a, b, j, shown = 0;
+	long cnt;
+
+	qsort(g_mp, g_nmp, sizeof(g_mp[0]), mp_by_content);
+	for (a = 0; a < g_nmp && shown < 5; a = b) {
+		for (b = a + 1; b < g_nmp && g_mp[b].seed == g_mp[a].seed &&
+		     g_mp[b].node == g_mp[a].node; b++)
+			;
+		for (j = a; j < b && shown < 5; j++) {
+			if (!(pfn_flags(g_mp[j].pfn) & (1ULL << 21)))
+				continue;
+			cnt = pfn_count(g_mp[j].pfn);
+			/* A content of one page here has no twin to share with. */
+			if (cnt <= b - a && b - a > 1)
+				continue;
+			diag("content %#llx: KSM frame %#llx mapped %ld times, by %d pages here",
+			     g_mp[j].seed, g_mp[j].pfn, cnt, b - a);
+			diag_frame_mappers(g_mp[j].pfn, a, b);
+			shown++;
+			break;
+		}
+	}
 }
 
 /* Frames of the settled state: one per content, mapped once per page. */
@@ -429,6 +473,7 @@ bool settle(const char *what)
 		     merged ? "" : ", identical pages left unmerged");
 		counters_match(&e, &g, true);
 		show_ksm_state();
+		diag_extra_mappings();
 		return false;
 	}
 	g_checks++;
