@@ -715,6 +715,13 @@ static void ksm_stable_unlink(struct ksm_index *idx,
 	} else {
 		next = list_first_entry(&node->group, struct ksm_stable_node,
 					group);
+		/*
+		 * Same contents, same full hash: a member joined without one
+		 * (ksm_stable_link() stops at the leader), and a leader among
+		 * nodes of its key must have it (see ksm_stable_cmp()).
+		 */
+		next->fhash = node->fhash;
+		next->fhash_known = node->fhash_known;
 		rb_replace_node(&node->rb, &next->rb, root);
 	}
 	RB_CLEAR_NODE(&node->rb);
