@@ -436,9 +436,57 @@ out:
 	return err;
 }
 
-/* Turn @page itself into the KSM page of @node, without moving it. */
+/*
+ * Is @folio, locked and write-protected, mapped by the scanned pte alone?
+ * Only then may it become a KSM page where it is. Another mapping of it (a
+ * fork child's pte, or a child's swap entry that would find it in the swap
+ * cache) would map the KSM page without an item listing it, even in a
+ * range its owner has made unmergeable since.
+ */
+static bool ksm_merge_exclusive(struct folio *folio)
+{
+	if (folio_mapcount(folio) != 1)
+		return false;
+	return !folio_test_swapcache(folio) || folio_free_swap(folio);
+}
+
+/*
+ * Fill @copy, a new folio on the NUMA node of @page, with the contents of
+ * @page (locked and write-protected) and map it at @addr as the KSM page
+ * of @node. On success @copy stays locked, as a folio made KSM in place.
+ */
+static int ksm_merge_fill_copy(struct vm_area_struct *vma, struct page *page,
+			       unsigned long addr, pte_t orig,
+			       struct ksm_stable_node *node, struct folio *copy)
+{
+	int err;
+
+	/* With arm64 MTE the tags go along, as memcmp_pages() compared them. */
+	copy_highpage(folio_page(copy, 0), page);
+	__folio_set_locked(copy);
+	__folio_set_swapbacked(copy);
+	__folio_mark_uptodate(copy);
+	copy->index = linear_page_index(vma, addr);
+	WRITE_ONCE(copy->mapping,
+		   (void *)((unsigned long)node | PAGE_MAPPING_KSM));
+	node->kpfn = folio_pfn(copy);
+	err = ksm_merge_replace(vma, page, folio_page(copy, 0), addr, orig);
+	if (err) {
+		WRITE_ONCE(copy->mapping, NULL);
+		folio_unlock(copy);
+		return err;
+	}
+	folio_add_lru_vma(copy, vma);
+	return 0;
+}
+
+/*
+ * Make the KSM page of @node out of @page: @page itself if nothing else
+ * maps its folio, else (-EBUSY) only if the caller gave a @copy to fill.
+ */
 static int ksm_merge_make_ksm(struct ksm_item *item, unsigned long addr,
-			      struct page *page, struct ksm_stable_node *node)
+			      struct page *page, struct ksm_stable_node *node,
+			      struct folio *copy)
 {
 	struct ksm_mm *slot = item->owner;
 	struct vm_area_struct *vma;
@@ -448,17 +496,51 @@ static int ksm_merge_make_ksm(struct ksm_item *item, unsigned long addr,
 
 	lockdep_assert_held(&ksm_lock);
 	err = ksm_merge_prepare(slot, addr, page, true, &vma, &orig);
-	if (!err) {
-		folio = page_folio(page);
+	if (err)
+		goto out;
+	folio = page_folio(page);
+	if (copy) {
+		err = ksm_merge_fill_copy(vma, page, addr, orig, node, copy);
+		folio = copy;
+	} else if (ksm_merge_exclusive(folio)) {
 		node->kpfn = folio_pfn(folio);
 		/* Read-only and locked: from now on a KSM folio. */
 		WRITE_ONCE(folio->mapping,
 			   (void *)((unsigned long)node | PAGE_MAPPING_KSM));
-		ksm_merge_link(item, vma, addr, node);
-		ksm_merge_finish(slot, page);
+	} else {
+		err = -EBUSY;
 	}
+	if (!err) {
+		ksm_merge_link(item, vma, addr, node);
+		if (copy)
+			folio_unlock(copy);
+	}
+	ksm_merge_finish(slot, page);
+out:
 	trace_ksm_merge_one_page(page_to_pfn(page), item, slot->mm, err);
 	return err;
+}
+
+/*
+ * A new folio for the KSM page of a pair whose pages are both mapped
+ * elsewhere too, on the NUMA node of @page (the index it goes into is that
+ * node's), charged to the mm of @slot. ksmd holds no folio lock here; it
+ * neither retries hard nor calls the OOM killer for a page it can do
+ * without: the pair is tried again next round.
+ */
+static struct folio *ksm_merge_alloc_copy(struct ksm_mm *slot,
+					  struct page *page)
+{
+	const gfp_t gfp = GFP_HIGHUSER_MOVABLE | __GFP_THISNODE |
+			  __GFP_NORETRY | __GFP_NOWARN;
+	struct folio *copy;
+
+	copy = __folio_alloc_node(gfp, 0, folio_nid(page_folio(page)));
+	if (copy && mem_cgroup_charge(copy, slot->mm, gfp)) {
+		folio_put(copy);
+		copy = NULL;
+	}
+	return copy;
 }
 
 /**
@@ -513,8 +595,10 @@ static bool ksm_merge_item_trackable(struct ksm_item *other)
  * @other: the item of @opage, taken out of the unstable index.
  * @opage: the identical page, with a reference on its folio.
  *
- * @page becomes the KSM page, then @opage is merged into it. The stable
- * node enters the stable index only once both share it.
+ * One of the two becomes the KSM page, if its folio is mapped nowhere
+ * else, or else a copy of @page does; then the other page, or both, are
+ * merged into it. The stable node enters the stable index only once both
+ * share it.
  *
  * Return: 0 on success, else an error and nothing is merged.
  */
@@ -522,8 +606,9 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 		   struct page *page, struct ksm_item *other,
 		   struct page *opage)
 {
+	unsigned long oaddr = ksm_item_nr(other) << PAGE_SHIFT;
 	struct ksm_stable_node *node;
-	struct folio *kfolio;
+	struct folio *copy = NULL;
 	int err;
 
 	lockdep_assert_held(&ksm_lock);
@@ -535,16 +620,34 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 		return -ENOMEM;
 	node->hash = item->hash;
 	node->domain = ksm_item_domain(item, page_folio(page));
-	err = ksm_merge_make_ksm(item, addr, page, node);
+	err = ksm_merge_make_ksm(item, addr, page, node, NULL);
+	if (err == -EBUSY) {
+		/* @page is shared: @opage becomes the KSM page if it is not. */
+		err = ksm_merge_make_ksm(other, oaddr, opage, node, NULL);
+		if (!err) {
+			swap(item, other);
+			swap(addr, oaddr);
+			swap(page, opage);
+		}
+	}
+	if (err == -EBUSY) {
+		/* Both are: a copy of @page, which both are merged into. */
+		copy = ksm_merge_alloc_copy(item->owner, page);
+		err = copy ? ksm_merge_make_ksm(item, addr, page, node, copy) :
+			     -ENOMEM;
+	}
 	if (err) {
+		if (copy)
+			folio_put(copy);
 		ksm_node_free(node);
 		return err;
 	}
-	kfolio = page_folio(page);
-	err = ksm_merge_into_node(other, ksm_item_nr(other) << PAGE_SHIFT,
-				  opage, node, kfolio);
+	err = ksm_merge_into_node(other, oaddr, opage, node,
+				  pfn_folio(node->kpfn));
 	if (!err || !ksm_merge_unshare(item, addr))
-		ksm_index_stable_insert(node, kfolio);
+		ksm_index_stable_insert(node, pfn_folio(node->kpfn));
+	if (copy)
+		folio_put(copy);
 	return err;
 }
 

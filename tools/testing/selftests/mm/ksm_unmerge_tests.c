@@ -2,7 +2,8 @@
 /*
  * Unmerging: copies made dirty, zero-page counts
  * across fork, exact unmerge under signals, pipes and migration, and page
- * offsets KSM cannot track (see ksm_mm_util.h for how the checks work).
+ * offsets KSM cannot track, and twins whose folios a fork child shares (see
+ * ksm_mm_util.h for how the checks work).
  *
  * Usage: ksm_unmerge_tests [-t seconds] [-d seconds] [-r times] [-k] [-l] [test ...]
  *   -t  time limit of each test (default 180)
@@ -690,11 +691,146 @@ static enum result test_merge_offset(void)
 	return RES_PASS;
 }
 
+/* ---------------------------------------------------------------- shared folios */
+
+#define SF_PAGES	32	/* pages of each half */
+
+/* Pages of both ranges, each of two halves, that lost their contents. */
+static long sf_wrong(const char *a, const char *b)
+{
+	long half = SF_PAGES * page_size;
+
+	return wrong_tagged(a, SF_PAGES, 40) + wrong_tagged(a + half, SF_PAGES, 40) +
+	       wrong_tagged(b, SF_PAGES, 41) + wrong_tagged(b + half, SF_PAGES, 41);
+}
+
+/*
+ * The fork child of test_shared_folio(): it made its copy of both ranges
+ * unmergeable before ksmd ran, waits for a byte on @go, checks its contents
+ * and exits with the number of wrong pages (at most 127).
+ */
+static void sf_child(char *a, char *b, int ready, int go)
+{
+	long bad;
+	char c = 0;
+
+	if (madvise(a, 2 * SF_PAGES * page_size, MADV_UNMERGEABLE) ||
+	    madvise(b, 2 * SF_PAGES * page_size, MADV_UNMERGEABLE))
+		_exit(127);
+	if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 1)
+		_exit(127);
+	bad = sf_wrong(a, b);
+	_exit(bad > 126 ? 126 : bad);
+}
+
+/* Pages of @pid at @p whose frame is one the parent maps at @q: -1 on error. */
+static long sf_same_frames(pid_t pid, const char *p, const char *q, long n)
+{
+	unsigned long long mine[2 * SF_PAGES], theirs[2 * SF_PAGES];
+	long i, j, same = 0;
+
+	if (!pagemap_of(pid, p, n, theirs) || !pagemap_of(getpid(), q, n, mine))
+		return -1;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++)
+			same += (theirs[i] & PM_PRESENT) && (mine[j] & PM_PRESENT) &&
+				(theirs[i] & PM_PFN_MASK) == (mine[j] & PM_PFN_MASK);
+	return same;
+}
+
+/* Frames of the parent's @n pages at @p mapped other than twice. */
+static long sf_odd_counts(const char *p, long n)
+{
+	unsigned long long ent[2 * SF_PAGES];
+	long i, odd = 0;
+
+	if (!pagemap_of(getpid(), p, n, ent))
+		return -1;
+	for (i = 0; i < n; i++)
+		odd += !(ent[i] & PM_PRESENT) || pfn_count(ent[i] & PM_PFN_MASK) != 2;
+	return odd;
+}
+
+/*
+ * Twins whose folios a fork child still maps (copy on write), in a range
+ * the child made unmergeable. Range a: both halves are shared with the
+ * child; range b: only the first half, the parent rewrote the second. The
+ * parent's twins must merge, each KSM page mapped exactly by the two pages
+ * KSM counts; the child must keep its own frames: a folio it shares may
+ * not become a KSM page where it is.
+ */
+static enum result test_shared_folio(void)
+{
+	long n = 2 * SF_PAGES, same;
+	int ready[2], go[2], status;
+	char *a, *b, c = 0;
+	pid_t pid;
+
+	a = map_pages(n);
+	b = map_pages(n);
+	if (!a || !b)
+		return RES_FAIL;
+	fill_tagged(a, SF_PAGES, 40);
+	fill_tagged(a + SF_PAGES * page_size, SF_PAGES, 40);
+	fill_tagged(b, SF_PAGES, 41);
+	fill_tagged(b + SF_PAGES * page_size, SF_PAGES, 41);
+	if (pipe(ready) || pipe(go)) {
+		fail("pipe: %s", strerror(errno));
+		return RES_FAIL;
+	}
+	pid = fork();
+	if (pid < 0) {
+		fail("fork: %s", strerror(errno));
+		return RES_FAIL;
+	}
+	if (!pid)
+		sf_child(a, b, ready[1], go[0]);
+	if (read(ready[0], &c, 1) != 1) {
+		fail("the child did not get ready");
+		waitpid(pid, NULL, 0);
+		return RES_FAIL;
+	}
+	/* the parent's own copies of b's second half, with the same contents */
+	fill_tagged(b + SF_PAGES * page_size, SF_PAGES, 41);
+	if (!madv(a, n, MADV_MERGEABLE, "MADV_MERGEABLE") ||
+	    !madv(b, n, MADV_MERGEABLE, "MADV_MERGEABLE") || !ksmd_go())
+		goto out;
+	if (!wait_shared(2 * SF_PAGES, 2 * SF_PAGES, 60))
+		fail("pages_shared %ld pages_sharing %ld after 60 s, expected %d %d",
+		     ksm_get("pages_shared"), ksm_get("pages_sharing"), 2 * SF_PAGES,
+		     2 * SF_PAGES);
+	same = sf_same_frames(pid, a, a, n);
+	expect_eq("child pages of range a on a frame the parent maps", same, 0);
+	same = sf_same_frames(pid, b, b, n);
+	expect_eq("child pages of range b on a frame the parent maps", same, 0);
+	expect_eq("parent frames of range a not mapped exactly twice", sf_odd_counts(a, n), 0);
+	expect_eq("parent frames of range b not mapped exactly twice", sf_odd_counts(b, n), 0);
+	expect_eq("wrong pages in the parent", sf_wrong(a, b), 0);
+out:
+	if (write(go[1], &c, 1) != 1)
+		fail("could not tell the child to finish");
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		fail("the child did not exit (status %#x)", status);
+	else
+		expect_eq("wrong pages in the child (127: its madvise failed)",
+			  WEXITSTATUS(status), 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+	if (!madv(a, n, MADV_UNMERGEABLE, "MADV_UNMERGEABLE") ||
+	    !madv(b, n, MADV_UNMERGEABLE, "MADV_UNMERGEABLE"))
+		return RES_FAIL;
+	expect_eq("wrong pages after unmerging", sf_wrong(a, b), 0);
+	return RES_PASS;
+}
+
 static const struct ksm_test tests[] = {
 	{ "unmerge_dirty", test_unmerge_dirty, false },
 	{ "fork_counters", test_fork_counters, false },
 	{ "unmerge_exact", test_unmerge_exact, false },
 	{ "merge_offset", test_merge_offset, false },
+	{ "shared_folio", test_shared_folio, false },
 };
 
 int main(int argc, char **argv)
