@@ -167,7 +167,7 @@ struct ksm_item *ksm_mm_item(struct mm_struct *mm, unsigned long addr,
 	spin_lock(&ksm_mm_lock);
 	slot = ksm_mm_lookup(mm);
 	if (slot)
-		item = xa_load(&slot->items, addr >> PAGE_SHIFT);
+		item = ksm_items_load(slot, addr);
 	spin_unlock(&ksm_mm_lock);
 	*slotp = slot;
 	return item;
@@ -631,11 +631,11 @@ static inline void ksm_debugfs_init(void)
  */
 static struct page *ksm_unstable_item_page(struct ksm_item *item)
 {
-	unsigned long addr = ksm_item_nr(item) << PAGE_SHIFT;
 	struct folio *folio;
 	struct page *page;
 
-	folio = ksm_merge_get_folio(item->owner, addr, &page);
+	folio = ksm_merge_get_folio(ksm_item_owner(item), ksm_item_addr(item),
+				    &page);
 	if (!folio)
 		return NULL;
 	if (folio_test_ksm(folio)) {
@@ -647,6 +647,7 @@ static struct page *ksm_unstable_item_page(struct ksm_item *item)
 
 static const struct ksm_index_ops ksm_live_index_ops = {
 	.item_page = ksm_unstable_item_page,
+	.item_domain = ksm_item_domain,
 	.node_moved = ksm_memory_node_moved,
 };
 

@@ -95,7 +95,7 @@ bool ksm_smart_skip(struct ksm_item *item, bool ksm_page, u32 round)
 		ksm_item_set_field(item, KSM_ITEM_AGE_MASK, 0);
 		return false;
 	}
-	if ((round + item->hash) & (ksm_smart_period(age) - 1))
+	if ((round + ksm_item_hash(item)) & (ksm_smart_period(age) - 1))
 		return true;
 	ksm_item_set_field(item, KSM_ITEM_AGE_MASK, age + 1);
 	return false;

@@ -51,6 +51,12 @@
 
 /* Words of a page that feed the sample hash. */
 #define KSM_SAMPLE_WORDS	32
+/*
+ * Entries per unstable bucket at which the table doubles: a bucket is a
+ * pointer, so the table costs 4 to 8 bytes per candidate page, and a
+ * lookup that finds nothing walks one or two entries of its hash's chain.
+ */
+#define KSM_UNSTABLE_LOAD	2UL
 /* Smallest table; tables grow and shrink with their entries. */
 #define KSM_INDEX_MIN_BITS	8
 /* Largest unstable table: its size, 1U << bits, is an unsigned int. */
@@ -67,7 +73,7 @@
 /**
  * struct ksm_index_group - unstable items that share a hash value
  * @head: stands for the group in the bucket chain: state %KSM_ITEM_GROUP,
- *	with ->hash, ->round and ->chain_next of a chain entry.
+ *	with the hash, round and ->chain_next of a chain entry.
  * @tree: &struct ksm_index_twig entries ordered by (full hash, contents,
  *	domain).
  * @link: in the index's list of this round's groups, freed at its end.
@@ -400,7 +406,7 @@ int ksm_index_domain(struct folio *folio)
  */
 int ksm_item_domain(const struct ksm_item *item, struct folio *folio)
 {
-	return ksm_domain_make(ksm_cgroup_domain(item->owner),
+	return ksm_domain_make(ksm_cgroup_domain(ksm_item_owner(item)),
 			       ksm_index_domain(folio));
 }
 
@@ -462,7 +468,7 @@ struct folio *ksm_node_get_folio(struct ksm_stable_node *node)
 	}
 }
 
-static void ksm_node_free_maps(struct ksm_item **maps, unsigned int max)
+static void ksm_node_free_maps(struct ksm_map *maps, unsigned int max)
 {
 	if (max == KSM_NODE_FIRST_MAPS)
 		kmem_cache_free(ksm_maps_cache, maps);
@@ -529,7 +535,7 @@ bool ksm_node_has_room(const struct ksm_stable_node *node)
  * that growing a node's array never waits for reclaim with a folio locked
  * (reclaim and migration would then wait on us). ksm_lock guards both.
  */
-static struct ksm_item **ksm_spare_maps;
+static struct ksm_map *ksm_spare_maps;
 static unsigned int ksm_spare_max;
 
 /**
@@ -567,7 +573,7 @@ void ksm_node_prepare(const struct ksm_stable_node *node)
  */
 int ksm_node_reserve(struct ksm_stable_node *node)
 {
-	struct ksm_item **maps;
+	struct ksm_map *maps;
 	unsigned int max;
 
 	lockdep_assert_held(&ksm_lock);
@@ -595,10 +601,13 @@ int ksm_node_reserve(struct ksm_stable_node *node)
  * ksm_node_add_map - list one more mapping of the KSM page of a node
  * @node: the node; its KSM folio is locked by the caller.
  * @item: the item of the mapping.
+ * @anon_vma: the anon_vma of the mapping; the node keeps the caller's
+ *	reference on success.
  *
  * Return: 0, or -ENOMEM.
  */
-int ksm_node_add_map(struct ksm_stable_node *node, struct ksm_item *item)
+int ksm_node_add_map(struct ksm_stable_node *node, struct ksm_item *item,
+		     struct anon_vma *anon_vma)
 {
 	int err;
 
@@ -606,7 +615,8 @@ int ksm_node_add_map(struct ksm_stable_node *node, struct ksm_item *item)
 	err = ksm_node_reserve(node);
 	if (err)
 		return err;
-	node->maps[node->nr_maps++] = item;
+	node->maps[node->nr_maps].item = item;
+	node->maps[node->nr_maps++].anon_vma = anon_vma;
 	if (node->nr_maps == 1)
 		ksm_stat_add(pages_shared, 1);
 	else
@@ -618,23 +628,30 @@ int ksm_node_add_map(struct ksm_stable_node *node, struct ksm_item *item)
  * ksm_node_del_map - forget one mapping of the KSM page of a node
  * @node: the node; its KSM folio, if still there, is locked by the caller.
  * @item: the item of the mapping.
+ *
+ * Return: the anon_vma of the mapping, whose reference passes to the
+ * caller; NULL if @item was not listed.
  */
-void ksm_node_del_map(struct ksm_stable_node *node, struct ksm_item *item)
+struct anon_vma *ksm_node_del_map(struct ksm_stable_node *node,
+				  struct ksm_item *item)
 {
+	struct anon_vma *anon_vma;
 	unsigned int i;
 
 	lockdep_assert_held(&ksm_lock);
 	for (i = 0; i < node->nr_maps; i++) {
-		if (node->maps[i] != item)
+		if (node->maps[i].item != item)
 			continue;
+		anon_vma = node->maps[i].anon_vma;
 		node->maps[i] = node->maps[--node->nr_maps];
 		if (node->nr_maps)
 			ksm_stat_add(pages_sharing, -1);
 		else
 			ksm_stat_add(pages_shared, -1);
-		return;
+		return anon_vma;
 	}
 	VM_WARN_ON_ONCE(1);
+	return NULL;
 }
 
 /*
@@ -1399,7 +1416,7 @@ static void ksm_unstable_move_bucket(struct ksm_index *idx)
 	tails[1] = tails[0] + 1;
 	for (; entry; entry = next) {
 		next = entry->chain_next;
-		nr = ksm_bucket_nr(idx, entry->hash, idx->unstable_bits) & 1;
+		nr = ksm_bucket_nr(idx, ksm_item_hash(entry), idx->unstable_bits) & 1;
 		*tails[nr] = entry;
 		tails[nr] = &entry->chain_next;
 	}
@@ -1445,16 +1462,17 @@ static void ksm_unstable_grow(struct ksm_index *idx)
 	idx->unstable_moved = 0;
 	idx->unstable = table;
 	idx->unstable_bits = bits;
-	idx->grow_at = 1UL << bits;
+	idx->grow_at = KSM_UNSTABLE_LOAD << bits;
 	/* The filled buckets are past counting: the round's end clears all. */
 	idx->nr_filled = KSM_INDEX_FEW_BUCKETS + 1;
 }
 
 /*
- * Called once per lookup or insert, before any chain is walked: keeps
- * about one entry per bucket within a round, whatever the round before
- * held. A table that doubles at one entry per bucket has moved all of its
- * old buckets, a few per call, long before it holds two. Inline: ksmd
+ * Called once per lookup or insert, before any chain is walked: keeps at
+ * most KSM_UNSTABLE_LOAD entries per bucket on average within a round,
+ * whatever the round before held. A table that doubles at two entries per
+ * bucket has moved all of its old buckets, a few per call, long before it
+ * holds four. Inline: ksmd
  * calls it for every page, and almost always finds nothing to do.
  */
 static inline void ksm_unstable_grow_step(struct ksm_index *idx)
@@ -1500,10 +1518,10 @@ static void ksm_unstable_note_filled(struct ksm_index *idx,
 /* Put @entry (an item or a group head) at the front of its bucket. */
 static void ksm_unstable_push(struct ksm_index *idx, struct ksm_item *entry)
 {
-	struct ksm_item **bucket = ksm_unstable_bucket(idx, entry->hash);
+	struct ksm_item **bucket = ksm_unstable_bucket(idx, ksm_item_hash(entry));
 
 	ksm_unstable_note_filled(idx, bucket);
-	entry->round = idx->round;
+	ksm_item_set_round(entry, idx->round);
 	entry->chain_next = *bucket;
 	*bucket = entry;
 	idx->nr_chained++;
@@ -1512,7 +1530,7 @@ static void ksm_unstable_push(struct ksm_index *idx, struct ksm_item *entry)
 /* Take @entry out of its bucket chain. */
 static void ksm_unstable_unchain(struct ksm_index *idx, struct ksm_item *entry)
 {
-	struct ksm_item **link = ksm_unstable_bucket(idx, entry->hash);
+	struct ksm_item **link = ksm_unstable_bucket(idx, ksm_item_hash(entry));
 
 	while (*link && *link != entry)
 		link = &(*link)->chain_next;
@@ -1526,11 +1544,11 @@ static void ksm_unstable_unchain(struct ksm_index *idx, struct ksm_item *entry)
 static struct ksm_index_group *ksm_unstable_group_of(struct ksm_index *idx,
 						     struct ksm_item *item)
 {
-	struct ksm_item *entry = *ksm_unstable_bucket(idx, item->hash);
+	struct ksm_item *entry = *ksm_unstable_bucket(idx, ksm_item_hash(item));
 
 	for (; entry; entry = entry->chain_next)
 		if (ksm_item_state(entry) == KSM_ITEM_GROUP &&
-		    entry->hash == item->hash)
+		    ksm_item_hash(entry) == ksm_item_hash(item))
 			return ksm_head_group(entry);
 	return NULL;
 }
@@ -1549,7 +1567,7 @@ static void ksm_unstable_erase(struct ksm_index *idx, struct ksm_item *item)
 	ksm_index_assert_held(idx);
 	VM_WARN_ON_ONCE(ksm_item_state(item) != KSM_ITEM_UNSTABLE);
 	/* Links of older rounds point into emptied buckets and freed twigs. */
-	if (item->round == idx->round) {
+	if (ksm_item_round(item) == (idx->round & KSM_ITEM_ROUND_MASK)) {
 		if (!ksm_item_in_group(item)) {
 			ksm_unstable_unchain(idx, item);
 		} else {
@@ -1575,7 +1593,7 @@ void ksm_index_unstable_erase(struct ksm_item *item)
 static void ksm_unstable_chain(struct ksm_index *idx, struct ksm_item *item,
 			       u32 hash)
 {
-	item->hash = hash;
+	ksm_item_set_hash(item, hash);
 	ksm_unstable_push(idx, item);
 	ksm_item_set_state(item, KSM_ITEM_UNSTABLE);
 	ksm_index_count_unshared(idx, 1);
@@ -1598,8 +1616,8 @@ static bool ksm_twig_add(struct ksm_index *idx, struct ksm_index_group *group,
 	twig->fhash = fhash;
 	rb_link_node(&twig->rb, parent, link);
 	rb_insert_color(&twig->rb, &group->tree);
-	item->hash = group->head.hash;
-	item->round = idx->round;
+	ksm_item_set_hash(item, ksm_item_hash(&group->head));
+	ksm_item_set_round(item, idx->round);
 	item->chain_next = (void *)((unsigned long)twig | KSM_CHAIN_TWIG);
 	ksm_item_set_state(item, KSM_ITEM_UNSTABLE);
 	ksm_index_count_unshared(idx, 1);
@@ -1616,7 +1634,7 @@ static struct ksm_index_group *ksm_unstable_new_group(struct ksm_index *idx,
 	if (!group)
 		return NULL;
 	group->tree = RB_ROOT;
-	group->head.hash = hash;
+	ksm_item_set_hash(&group->head, hash);
 	ksm_item_set_state(&group->head, KSM_ITEM_GROUP);
 	list_add(&group->link, &idx->groups);
 	ksm_unstable_push(idx, &group->head);
@@ -1642,7 +1660,7 @@ static int ksm_unstable_cmp(struct ksm_index *idx, struct ksm_item *cand,
 	}
 	idx->compares++;
 	ret = ksm_pages_cmp(page, opage);
-	odomain = ksm_item_domain(cand, page_folio(opage));
+	odomain = idx->ops->item_domain(cand, page_folio(opage));
 	if (!ret && domain != odomain)
 		ret = domain < odomain ? -1 : 1;
 	if (!ret && IS_ENABLED(CONFIG_ARCH_HAS_MEMCMP_PAGES) &&
@@ -1714,14 +1732,14 @@ static void ksm_group_absorb(struct ksm_index *idx,
 	entry = *ksm_unstable_bucket(idx, key.hash);
 	for (; entry; entry = next) {
 		next = entry->chain_next;
-		if (entry->hash != key.hash ||
+		if (ksm_item_hash(entry) != key.hash ||
 		    ksm_item_state(entry) == KSM_ITEM_GROUP)
 			continue;
 		page = idx->ops->item_page(entry);
 		ksm_unstable_erase(idx, entry);
 		if (!page)
 			continue;
-		key.domain = ksm_item_domain(entry, page_folio(page));
+		key.domain = idx->ops->item_domain(entry, page_folio(page));
 		twin = ksm_group_match(idx, group, key, entry, page, &other);
 		if (twin) {
 			folio_put(page_folio(other));
@@ -1748,7 +1766,7 @@ static struct ksm_item *ksm_unstable_match(struct ksm_index *idx,
 	entry = *ksm_unstable_bucket(idx, key.hash);
 	for (; entry; entry = next) {
 		next = entry->chain_next;
-		if (entry->hash != key.hash || entry == item)
+		if (ksm_item_hash(entry) != key.hash || entry == item)
 			continue;
 		if (ksm_item_state(entry) == KSM_ITEM_GROUP) {
 			group = ksm_head_group(entry);
@@ -1824,7 +1842,7 @@ static bool ksm_unstable_hash_known(struct ksm_index *idx, u32 hash)
 	struct ksm_item *entry = *ksm_unstable_bucket(idx, hash);
 
 	for (; entry; entry = entry->chain_next)
-		if (entry->hash == hash)
+		if (ksm_item_hash(entry) == hash)
 			return true;
 	return false;
 }
@@ -1874,13 +1892,13 @@ static void ksm_unstable_free_groups(struct ksm_index *idx)
 
 /*
  * Size the unstable buckets for the round to come from the items of the
- * round that ended: about two per bucket. Keeps the old table if a new
- * one cannot be had; the round grows it if it must.
+ * round that ended: one to KSM_UNSTABLE_LOAD per bucket. Keeps the old
+ * table if a new one cannot be had; the round grows it if it must.
  */
 static void ksm_unstable_resize(struct ksm_index *idx)
 {
-	unsigned int bits = clamp_t(unsigned int,
-				    order_base_2(idx->nr_unstable / 2 + 1),
+	unsigned long want = DIV_ROUND_UP(idx->nr_unstable, KSM_UNSTABLE_LOAD);
+	unsigned int bits = clamp_t(unsigned int, order_base_2(want),
 				    KSM_INDEX_MIN_BITS, KSM_INDEX_MAX_BITS);
 	struct ksm_item **table;
 
@@ -1919,7 +1937,7 @@ static void ksm_unstable_empty(struct ksm_index *idx)
 	ksm_unstable_resize(idx);
 	idx->nr_unstable = 0;
 	idx->nr_chained = 0;
-	idx->grow_at = 1UL << idx->unstable_bits;
+	idx->grow_at = KSM_UNSTABLE_LOAD << idx->unstable_bits;
 	idx->round++;
 }
 
@@ -1956,7 +1974,7 @@ static int ksm_index_setup(struct ksm_index *idx,
 	idx->fhash_seed = get_random_u64();
 	idx->stable_bits = KSM_INDEX_MIN_BITS;
 	idx->unstable_bits = KSM_INDEX_MIN_BITS;
-	idx->grow_at = 1UL << idx->unstable_bits;
+	idx->grow_at = KSM_UNSTABLE_LOAD << idx->unstable_bits;
 	INIT_LIST_HEAD(&idx->pending);
 	INIT_LIST_HEAD(&idx->groups);
 	idx->stable = kvcalloc(1U << idx->stable_bits, sizeof(*idx->stable),
@@ -1982,7 +2000,7 @@ int ksm_index_init(const struct ksm_index_ops *ops)
 	ksm_node_cache = KMEM_CACHE(ksm_stable_node, 0);
 	ksm_maps_cache = kmem_cache_create("ksm_node_maps",
 					   KSM_NODE_FIRST_MAPS *
-					   sizeof(struct ksm_item *), 0, 0,
+					   sizeof(struct ksm_map), 0, 0,
 					   NULL);
 	ksm_group_cache = KMEM_CACHE(ksm_index_group, 0);
 	ksm_twig_cache = KMEM_CACHE(ksm_index_twig, 0);

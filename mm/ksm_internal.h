@@ -141,8 +141,9 @@ struct ksm_counts {
  * @mm: the address space; pinned with mmgrab() while registered.
  * @hnode: link in the mm lookup hash, under ksm_mm_lock.
  * @link: link in the scan list, under ksm_mm_lock.
- * @items: tracking items of this mm keyed by virtual page number;
- *	changed only under ksm_lock.
+ * @items: blocks of tracking items of this mm (struct ksm_item_block),
+ *	keyed by virtual page number / %KSM_BLOCK_ITEMS; changed only under
+ *	ksm_lock.
  * @dead: the mm went away while ksmd could still hold items of it;
  *	ksmd frees everything at its next visit without touching page tables.
  */
@@ -169,78 +170,124 @@ enum ksm_item_state {
 	KSM_ITEM_GROUP = 3,
 };
 
-#define KSM_ITEM_STATE_MASK	GENMASK(1, 0)
+#define KSM_ITEM_STATE_MASK	GENMASK_ULL(1, 0)
 /* The page changed since it was last hashed: wait for it to settle. */
-#define KSM_ITEM_VOLATILE	BIT(2)
-/* ->hash holds the hash of an earlier look at the page. */
-#define KSM_ITEM_HASHED		BIT(3)
+#define KSM_ITEM_VOLATILE	BIT_ULL(2)
+/* The hash field holds the hash of an earlier look at the page. */
+#define KSM_ITEM_HASHED		BIT_ULL(3)
 /* Smart scan: how long the page has gone without merging (saturating). */
-#define KSM_ITEM_AGE_MASK	GENMASK(7, 4)
+#define KSM_ITEM_AGE_MASK	GENMASK_ULL(7, 4)
 /* Volatility gate: merges of this page broken by writes, not yet forgiven. */
-#define KSM_ITEM_BREAKS_MASK	GENMASK(11, 8)
-#define KSM_ITEM_FLAGS_MASK	GENMASK(11, 2)
+#define KSM_ITEM_BREAKS_MASK	GENMASK_ULL(11, 8)
+#define KSM_ITEM_FLAGS_MASK	GENMASK_ULL(11, 2)
 /*
- * A page number never needs more than BITS_PER_LONG - PAGE_SHIFT bits, so
- * everything below PAGE_SHIFT is free for state and flags.
+ * Above the state and flags: while merged, the linear page index of the
+ * mapping (rmap walks need it); otherwise the sample hash and the round.
  */
 #define KSM_ITEM_NR_SHIFT	12
-static_assert(KSM_ITEM_NR_SHIFT <= PAGE_SHIFT);
+#define KSM_ITEM_HASH_MASK	GENMASK_ULL(43, 12)
+#define KSM_ITEM_ROUND_SHIFT	44
 /*
- * The largest page number an item holds. Virtual page numbers fit; the
- * linear page index of a merged page need not (see ksm_merge_trackable()).
+ * Rounds are kept modulo 2^20 in an item: every item is visited in every
+ * round, and no mark is set further ahead than a few hundred rounds, so
+ * differences of rounds modulo 2^20 are exact.
  */
-#define KSM_ITEM_NR_MAX		(ULONG_MAX >> KSM_ITEM_NR_SHIFT)
+#define KSM_ITEM_ROUND_MASK	(U32_MAX >> 12)
+/*
+ * The largest linear page index a merged item holds: 2^52 - 1 with 64-bit
+ * longs, any index on 32-bit (see ksm_merge_trackable()).
+ */
+#define KSM_ITEM_NR_MAX							\
+	((unsigned long)min_t(u64, ULONG_MAX, U64_MAX >> KSM_ITEM_NR_SHIFT))
 
 struct ksm_stable_node;
 
 /**
  * struct ksm_item - tracks one page of a registered address space
- * @owner: the address space.
- * @bits: a page number above %KSM_ITEM_NR_SHIFT, state and flags below;
- *	only read through the ksm_item_*() accessors. The page number is the
- *	virtual page number while idle or unstable, and the linear page
- *	offset in the anon_vma while merged, which rmap walks need.
  * @chain_next: next item in the same unstable index bucket; while the
  *	item is in a collision group, its twig instead (ksm_index.c).
- * @anon_vma: the anon_vma the merged page is mapped through (referenced).
- * @hash: sample hash of the page when last looked at.
- * @round: scan round in which the item joined the unstable index; while
- *	idle and volatile, the first round in which its page may merge.
  * @node: the stable node of the KSM page, while merged.
+ * @bits: state and flags in the low bits; above them the linear page
+ *	index while merged, else the sample hash of the page when last
+ *	looked at and a round (see below). Only read through the
+ *	ksm_item_*() accessors.
+ *
+ * The round is the scan round in which the item joined the unstable
+ * index; while idle and volatile, the first round in which its page may
+ * merge. The owner and the virtual address of an item follow from where
+ * it is in its struct ksm_item_block; the anon_vma of a merged mapping is
+ * kept beside the item in the node's mapping array.
  *
  * All fields are changed under ksm_lock. While merged, the node's mapping
  * array holds the item, and changes to it also hold the KSM folio lock.
  */
 struct ksm_item {
-	struct ksm_mm *owner;
-	unsigned long bits;
 	union {
 		struct ksm_item *chain_next;
-		struct anon_vma *anon_vma;
-	};
-	union {
-		struct {
-			u32 hash;
-			u32 round;
-		};
 		struct ksm_stable_node *node;
 	};
+	u64 bits;
 };
 
-static_assert(sizeof(struct ksm_item) <= 32);
+static_assert(sizeof(struct ksm_item) <= 2 * sizeof(u64));
+
+/*
+ * Items live in blocks of KSM_BLOCK_BYTES, aligned to their size, each
+ * for KSM_BLOCK_ITEMS consecutive virtual pages of one mm: an item costs
+ * its 16 bytes (12 on 32-bit) and a share of one XArray slot per block,
+ * rather than an XArray slot and an object of its own.
+ */
+#define KSM_BLOCK_BYTES		1024
+#define KSM_BLOCK_ITEMS		(BITS_PER_LONG == 64 ? 62 : 83)
+
+/**
+ * struct ksm_item_block - the items of a run of virtual pages of an mm
+ * @owner: the mm.
+ * @first: virtual page number of @items[0].
+ * @live: which items are in use.
+ * @items: the items.
+ */
+struct ksm_item_block {
+	struct ksm_mm *owner;
+	unsigned long first;
+	DECLARE_BITMAP(live, KSM_BLOCK_ITEMS);
+	struct ksm_item items[KSM_BLOCK_ITEMS];
+};
+
+static_assert(sizeof(struct ksm_item_block) <= KSM_BLOCK_BYTES);
+
+/* The block of @item, which must be a page's item (not a group head). */
+static inline struct ksm_item_block *ksm_item_block(const struct ksm_item *item)
+{
+	return (struct ksm_item_block *)((unsigned long)item &
+					 ~(unsigned long)(KSM_BLOCK_BYTES - 1));
+}
+
+static inline struct ksm_mm *ksm_item_owner(const struct ksm_item *item)
+{
+	return ksm_item_block(item)->owner;
+}
+
+/* The virtual address of the page @item tracks. */
+static inline unsigned long ksm_item_addr(const struct ksm_item *item)
+{
+	struct ksm_item_block *block = ksm_item_block(item);
+
+	return (block->first + (item - block->items)) << PAGE_SHIFT;
+}
 
 static inline enum ksm_item_state ksm_item_state(const struct ksm_item *item)
 {
 	return item->bits & KSM_ITEM_STATE_MASK;
 }
 
+/* The linear page index of a merged item's mapping. */
 static inline unsigned long ksm_item_nr(const struct ksm_item *item)
 {
 	return item->bits >> KSM_ITEM_NR_SHIFT;
 }
 
-static inline bool ksm_item_test(const struct ksm_item *item,
-				 unsigned long flag)
+static inline bool ksm_item_test(const struct ksm_item *item, u64 flag)
 {
 	return item->bits & flag;
 }
@@ -251,15 +298,44 @@ static inline void ksm_item_set_state(struct ksm_item *item,
 	item->bits = (item->bits & ~KSM_ITEM_STATE_MASK) | state;
 }
 
+/* Set the linear page index of an item that becomes merged. */
 static inline void ksm_item_set_nr(struct ksm_item *item, unsigned long nr)
 {
 	VM_WARN_ON_ONCE(nr > KSM_ITEM_NR_MAX);
-	item->bits = (nr << KSM_ITEM_NR_SHIFT) |
+	item->bits = ((u64)nr << KSM_ITEM_NR_SHIFT) |
 		     (item->bits & (KSM_ITEM_STATE_MASK | KSM_ITEM_FLAGS_MASK));
 }
 
-static inline void ksm_item_assign(struct ksm_item *item, unsigned long flag,
-				   bool on)
+static inline u32 ksm_item_hash(const struct ksm_item *item)
+{
+	return (item->bits & KSM_ITEM_HASH_MASK) >> KSM_ITEM_NR_SHIFT;
+}
+
+static inline void ksm_item_set_hash(struct ksm_item *item, u32 hash)
+{
+	item->bits = (item->bits & ~KSM_ITEM_HASH_MASK) |
+		     ((u64)hash << KSM_ITEM_NR_SHIFT);
+}
+
+/* The round of @item, modulo 2^20. */
+static inline u32 ksm_item_round(const struct ksm_item *item)
+{
+	return item->bits >> KSM_ITEM_ROUND_SHIFT;
+}
+
+static inline void ksm_item_set_round(struct ksm_item *item, u32 round)
+{
+	item->bits = (item->bits & ~(U64_MAX << KSM_ITEM_ROUND_SHIFT)) |
+		     ((u64)(round & KSM_ITEM_ROUND_MASK) << KSM_ITEM_ROUND_SHIFT);
+}
+
+/* Rounds from @now to the item's round, modulo 2^20. */
+static inline u32 ksm_item_rounds_ahead(const struct ksm_item *item, u32 now)
+{
+	return (ksm_item_round(item) - now) & KSM_ITEM_ROUND_MASK;
+}
+
+static inline void ksm_item_assign(struct ksm_item *item, u64 flag, bool on)
 {
 	if (on)
 		item->bits |= flag;
@@ -269,20 +345,30 @@ static inline void ksm_item_assign(struct ksm_item *item, unsigned long flag,
 
 /* The value of a multi-bit field (@mask: KSM_ITEM_*_MASK) of @item. */
 static inline unsigned int ksm_item_field(const struct ksm_item *item,
-					  unsigned long mask)
+					  u64 mask)
 {
-	return (item->bits & mask) >> __ffs(mask);
+	return (item->bits & mask) >> __ffs64(mask);
 }
 
 /* Set a multi-bit field of @item, saturating at the field's largest value. */
-static inline void ksm_item_set_field(struct ksm_item *item,
-				      unsigned long mask, unsigned int val)
+static inline void ksm_item_set_field(struct ksm_item *item, u64 mask,
+				      unsigned int val)
 {
-	unsigned long max = mask >> __ffs(mask);
+	u64 max = mask >> __ffs64(mask);
 
 	item->bits = (item->bits & ~mask) |
-		     ((min_t(unsigned long, val, max) << __ffs(mask)) & mask);
+		     ((min_t(u64, val, max) << __ffs64(mask)) & mask);
 }
+
+/**
+ * struct ksm_map - one mapping of a KSM page, in its node's array
+ * @item: the merged item of the mapping.
+ * @anon_vma: the anon_vma the page is mapped through (referenced).
+ */
+struct ksm_map {
+	struct ksm_item *item;
+	struct anon_vma *anon_vma;
+};
 
 /**
  * struct ksm_stable_node - one KSM page and the mappings tracked of it
@@ -291,7 +377,8 @@ static inline void ksm_item_set_field(struct ksm_item *item,
  * @group: the other nodes with the same content (dups); empty if alone.
  *	A node that could not be placed in its tree yet (a KSM page on its
  *	path was frozen) waits on the index's pending list through it.
- * @maps: items mapping this KSM page; @nr_maps used, @max_maps allocated.
+ * @maps: the mappings of this KSM page; @nr_maps used, @max_maps
+ *	allocated.
  * @nr_maps: number of entries used in @maps.
  * @max_maps: number of entries allocated in @maps.
  * @kpfn: pfn of the KSM folio; folio_migrate_ksm() moves it.
@@ -314,7 +401,7 @@ static inline void ksm_item_set_field(struct ksm_item *item,
 struct ksm_stable_node {
 	struct rb_node rb;
 	struct list_head group;
-	struct ksm_item **maps;
+	struct ksm_map *maps;
 	unsigned int nr_maps;
 	unsigned int max_maps;
 	unsigned long kpfn;
@@ -451,8 +538,10 @@ int ksm_item_domain(const struct ksm_item *item, struct folio *folio);
 struct folio *ksm_node_get_folio(struct ksm_stable_node *node);
 struct ksm_stable_node *ksm_node_alloc(void);
 void ksm_node_free(struct ksm_stable_node *node);
-int ksm_node_add_map(struct ksm_stable_node *node, struct ksm_item *item);
-void ksm_node_del_map(struct ksm_stable_node *node, struct ksm_item *item);
+int ksm_node_add_map(struct ksm_stable_node *node, struct ksm_item *item,
+		     struct anon_vma *anon_vma);
+struct anon_vma *ksm_node_del_map(struct ksm_stable_node *node,
+				  struct ksm_item *item);
 bool ksm_node_has_room(const struct ksm_stable_node *node);
 bool ksm_node_spare(const struct ksm_stable_node *node);
 void ksm_node_prepare(const struct ksm_stable_node *node);
@@ -496,10 +585,13 @@ void ksm_index_new_round(void);
  * @item_page: the page an unstable item tracks, with a reference on its
  *	folio, or NULL if the item no longer qualifies (its page went away
  *	or became a KSM page). Called under the index lock.
+ * @item_domain: the index domain of an unstable item whose page is in
+ *	@folio (ksm_item_domain() for the live index).
  * @node_moved: a KSM page was found outside the domain of its node.
  */
 struct ksm_index_ops {
 	struct page *(*item_page)(struct ksm_item *item);
+	int (*item_domain)(const struct ksm_item *item, struct folio *folio);
 	void (*node_moved)(void);
 };
 
@@ -535,6 +627,7 @@ bool ksm_cgroup_foreign(struct ksm_mm *slot,
 /* ksm_scan.c */
 bool ksm_scan_is_cursor(struct ksm_mm *slot);
 struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr);
+struct ksm_item *ksm_items_load(struct ksm_mm *slot, unsigned long addr);
 void ksm_item_free(struct ksm_mm *slot, unsigned long addr,
 		   struct ksm_item *item);
 void ksm_scan_drop_items(struct ksm_mm *slot);

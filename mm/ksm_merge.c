@@ -368,13 +368,12 @@ static void ksm_merge_link(struct ksm_item *item, struct vm_area_struct *vma,
 	mmap_assert_locked(vma->vm_mm);
 	VM_WARN_ON_ONCE(!folio_test_locked(pfn_folio(node->kpfn)));
 	get_anon_vma(vma->anon_vma);
-	item->anon_vma = vma->anon_vma;
 	item->node = node;
 	ksm_item_set_nr(item, linear_page_index(vma, addr));
 	ksm_item_set_state(item, KSM_ITEM_MERGED);
-	ksm_item_assign(item, KSM_ITEM_VOLATILE, false);
-	WARN_ON_ONCE(ksm_node_add_map(node, item));
-	item->owner->mm->ksm_merging_pages++;
+	ksm_item_assign(item, KSM_ITEM_VOLATILE | KSM_ITEM_HASHED, false);
+	WARN_ON_ONCE(ksm_node_add_map(node, item, vma->anon_vma));
+	vma->vm_mm->ksm_merging_pages++;
 }
 
 /* Compare under both folio locks and replace; @kfolio is locked. */
@@ -407,7 +406,7 @@ int ksm_merge_into_node(struct ksm_item *item, unsigned long addr,
 			struct page *page, struct ksm_stable_node *node,
 			struct folio *kfolio)
 {
-	struct ksm_mm *slot = item->owner;
+	struct ksm_mm *slot = ksm_item_owner(item);
 	struct vm_area_struct *vma;
 	pte_t orig;
 	int err;
@@ -488,7 +487,7 @@ static int ksm_merge_make_ksm(struct ksm_item *item, unsigned long addr,
 			      struct page *page, struct ksm_stable_node *node,
 			      struct folio *copy)
 {
-	struct ksm_mm *slot = item->owner;
+	struct ksm_mm *slot = ksm_item_owner(item);
 	struct vm_area_struct *vma;
 	struct folio *folio;
 	pte_t orig;
@@ -558,7 +557,7 @@ static struct folio *ksm_merge_alloc_copy(struct ksm_mm *slot,
  */
 bool ksm_merge_unshare(struct ksm_item *item, unsigned long addr)
 {
-	struct ksm_mm *slot = item->owner;
+	struct ksm_mm *slot = ksm_item_owner(item);
 	struct vm_area_struct *vma;
 	int err = 0;
 
@@ -576,14 +575,15 @@ bool ksm_merge_unshare(struct ksm_item *item, unsigned long addr)
 /* May @other, an unstable item, be mapped from a KSM page where it is? */
 static bool ksm_merge_item_trackable(struct ksm_item *other)
 {
-	unsigned long addr = ksm_item_nr(other) << PAGE_SHIFT;
+	struct ksm_mm *slot = ksm_item_owner(other);
+	unsigned long addr = ksm_item_addr(other);
 	struct vm_area_struct *vma;
 	bool ok;
 
-	mmap_read_lock(other->owner->mm);
-	vma = ksm_merge_find_vma(other->owner, addr);
+	mmap_read_lock(slot->mm);
+	vma = ksm_merge_find_vma(slot, addr);
 	ok = !vma || ksm_merge_trackable(vma, addr);
-	mmap_read_unlock(other->owner->mm);
+	mmap_read_unlock(slot->mm);
 	return ok;
 }
 
@@ -606,7 +606,7 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 		   struct page *page, struct ksm_item *other,
 		   struct page *opage)
 {
-	unsigned long oaddr = ksm_item_nr(other) << PAGE_SHIFT;
+	unsigned long oaddr = ksm_item_addr(other);
 	struct ksm_stable_node *node;
 	struct folio *copy = NULL;
 	int err;
@@ -618,7 +618,7 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 	node = ksm_node_alloc();
 	if (!node)
 		return -ENOMEM;
-	node->hash = item->hash;
+	node->hash = ksm_item_hash(item);
 	node->domain = ksm_item_domain(item, page_folio(page));
 	err = ksm_merge_make_ksm(item, addr, page, node, NULL);
 	if (err == -EBUSY) {
@@ -632,7 +632,7 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 	}
 	if (err == -EBUSY) {
 		/* Both are: a copy of @page, which both are merged into. */
-		copy = ksm_merge_alloc_copy(item->owner, page);
+		copy = ksm_merge_alloc_copy(ksm_item_owner(item), page);
 		err = copy ? ksm_merge_make_ksm(item, addr, page, node, copy) :
 			     -ENOMEM;
 	}
@@ -662,7 +662,7 @@ int ksm_merge_pair(struct ksm_item *item, unsigned long addr,
 int ksm_merge_zero(struct ksm_item *item, unsigned long addr,
 		   struct page *page)
 {
-	struct ksm_mm *slot = item->owner;
+	struct ksm_mm *slot = ksm_item_owner(item);
 	struct page *zero = ZERO_PAGE(addr);
 	struct vm_area_struct *vma;
 	pte_t orig;
@@ -692,7 +692,7 @@ int ksm_merge_zero(struct ksm_item *item, unsigned long addr,
 int ksm_merge_adopt(struct ksm_item *item, unsigned long addr,
 		    struct folio *kfolio)
 {
-	struct ksm_mm *slot = item->owner;
+	struct ksm_mm *slot = ksm_item_owner(item);
 	struct ksm_stable_node *node;
 	struct vm_area_struct *vma;
 	int err = -EFAULT;
@@ -735,7 +735,7 @@ int ksm_merge_adopt(struct ksm_item *item, unsigned long addr,
  */
 int ksm_merge_leave_node(struct ksm_item *item, unsigned long addr)
 {
-	struct ksm_mm *slot = item->owner;
+	struct ksm_mm *slot = ksm_item_owner(item);
 	struct vm_area_struct *vma;
 	int err = -EFAULT;
 
@@ -783,19 +783,21 @@ static struct folio *ksm_merge_lock_node(struct ksm_stable_node *node)
 void ksm_merge_unlink(struct ksm_item *item, unsigned long addr)
 {
 	struct ksm_stable_node *node = item->node;
-	struct anon_vma *anon_vma = item->anon_vma;
+	struct mm_struct *mm = ksm_item_owner(item)->mm;
+	struct anon_vma *anon_vma;
 	struct folio *kfolio;
 
 	lockdep_assert_held(&ksm_lock);
 	kfolio = ksm_merge_lock_node(node);
-	ksm_node_del_map(node, item);
-	item->owner->mm->ksm_merging_pages--;
-	trace_ksm_remove_rmap_item(node->kpfn, item, item->owner->mm);
+	anon_vma = ksm_node_del_map(node, item);
+	mm->ksm_merging_pages--;
+	trace_ksm_remove_rmap_item(node->kpfn, item, mm);
 	item->chain_next = NULL;
-	item->hash = node->hash;
+	/* The page index goes: these bits hold a hash and a round again. */
+	ksm_item_set_nr(item, 0);
+	ksm_item_set_hash(item, node->hash);
 	/* Not held back: the volatility gate (ksm_scan_settled()) decides. */
-	item->round = ksm_index_round();
-	ksm_item_set_nr(item, addr >> PAGE_SHIFT);
+	ksm_item_set_round(item, ksm_index_round());
 	ksm_item_set_state(item, KSM_ITEM_IDLE);
 	ksm_item_assign(item, KSM_ITEM_VOLATILE | KSM_ITEM_HASHED, true);
 	if (!node->nr_maps)
@@ -804,7 +806,8 @@ void ksm_merge_unlink(struct ksm_item *item, unsigned long addr)
 		folio_unlock(kfolio);
 		folio_put(kfolio);
 	}
-	put_anon_vma(anon_vma);
+	if (anon_vma)
+		put_anon_vma(anon_vma);
 }
 
 static bool ksm_merge_pte_shared(struct vm_area_struct *vma,

@@ -156,15 +156,17 @@ static bool ksm_rmap_lock(struct anon_vma *anon_vma,
 }
 
 /*
- * Visit the VMAs that may map the page of @item: in the first pass those
- * of the item's own mm, in the second those of other mms (fork children).
+ * Visit the VMAs that may map the page through @map: in the first pass
+ * those of the item's own mm, in the second those of other mms (fork
+ * children).
  * Returns false when the walk must stop.
  */
-static bool ksm_rmap_walk_item(struct folio *folio, struct ksm_item *item,
+static bool ksm_rmap_walk_item(struct folio *folio, const struct ksm_map *map,
 			       bool others, struct rmap_walk_control *rwc)
 {
-	struct anon_vma *anon_vma = item->anon_vma;
-	pgoff_t pgoff = ksm_item_nr(item);
+	struct mm_struct *mm = ksm_item_owner(map->item)->mm;
+	struct anon_vma *anon_vma = map->anon_vma;
+	pgoff_t pgoff = ksm_item_nr(map->item);
 	/* Both cover pgoff however rmap_timing changes meanwhile. */
 	pgoff_t first = ksm_rmap_first(pgoff), last = ksm_rmap_last(pgoff);
 	struct vm_area_struct *vma;
@@ -183,7 +185,7 @@ static bool ksm_rmap_walk_item(struct folio *folio, struct ksm_item *item,
 		vma = avc->vma;
 		vmas++;
 		cond_resched();
-		own = vma->vm_mm == item->owner->mm;
+		own = vma->vm_mm == mm;
 		if (own == others)
 			continue;
 		addr = vma_address(vma, pgoff, 1);
@@ -220,7 +222,7 @@ void rmap_walk_ksm(struct folio *folio, struct rmap_walk_control *rwc)
 		return;
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; i < node->nr_maps; i++) {
-			if (!ksm_rmap_walk_item(folio, node->maps[i], pass,
+			if (!ksm_rmap_walk_item(folio, &node->maps[i], pass,
 						rwc))
 				return;
 		}
@@ -256,12 +258,12 @@ void folio_migrate_ksm(struct folio *newfolio, struct folio *folio)
 }
 
 #ifdef CONFIG_MEMORY_FAILURE
-/* Queue for killing every task that maps the page of @item. */
-static void ksm_rmap_collect_item(struct ksm_item *item, struct page *page,
+/* Queue for killing every task that maps the page through @map. */
+static void ksm_rmap_collect_item(const struct ksm_map *map, struct page *page,
 				  struct list_head *to_kill, int force_early)
 {
-	struct anon_vma *anon_vma = item->anon_vma;
-	pgoff_t pgoff = ksm_item_nr(item);
+	struct anon_vma *anon_vma = map->anon_vma;
+	pgoff_t pgoff = ksm_item_nr(map->item);
 	struct task_struct *tsk, *t;
 	struct anon_vma_chain *avc;
 	unsigned long addr;
@@ -304,7 +306,7 @@ void collect_procs_ksm(struct folio *folio, struct page *page,
 	if (!node)
 		return;
 	for (i = 0; i < node->nr_maps; i++)
-		ksm_rmap_collect_item(node->maps[i], page, to_kill,
+		ksm_rmap_collect_item(&node->maps[i], page, to_kill,
 				      force_early);
 }
 #endif /* CONFIG_MEMORY_FAILURE */

@@ -60,8 +60,9 @@ struct ksm_scan_pick {
 /**
  * struct ksm_scan_batch - pages picked up by one walk
  * @slot: the mm walked.
- * @xas: a cursor in the items of @slot, for the walk.
- * @xas_idx: the page index @xas is on, ULONG_MAX for none.
+ * @block: the block of items last looked at, or NULL for none there.
+ * @block_key: the key of @block in the items of @slot (ULONG_MAX: none).
+ * @block_gen: ksm_block_gen when @block was looked up.
  * @nr: pages picked.
  * @max: most pages to pick.
  * @next: where the walk stopped; the cursor moves there.
@@ -69,8 +70,9 @@ struct ksm_scan_pick {
  */
 struct ksm_scan_batch {
 	struct ksm_mm *slot;
-	struct xa_state xas;
-	unsigned long xas_idx;
+	struct ksm_item_block *block;
+	unsigned long block_key;
+	unsigned long block_gen;
 	unsigned int nr;
 	unsigned int max;
 	unsigned long next;
@@ -93,7 +95,8 @@ struct ksm_cursor {
 
 static struct ksm_cursor ksm_cursor;
 static struct ksm_scan_batch ksm_batch;
-static struct kmem_cache *ksm_item_cache;
+/* Changes whenever a block of items is made or freed; under ksm_lock. */
+static unsigned long ksm_block_gen;
 static struct task_struct *ksmd_task;
 static u32 ksm_zero_hash;
 
@@ -122,25 +125,71 @@ struct ksm_mm *ksm_scan_cursor_mm(void)
 
 /*
  * ksmd tracks a page only if memory is at hand: a failed allocation skips
- * the page until the next round, so neither the item nor its xarray slot
- * may retry reclaim hard, wake the OOM killer or dip into reserves.
+ * the page until the next round, so neither a block of items nor its
+ * XArray slot may retry reclaim hard, wake the OOM killer or dip into
+ * reserves.
  */
 #define KSM_ITEM_GFP	(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN)
 
-/* A new idle item for the page at @addr of @slot, not yet in any array. */
-static struct ksm_item *ksm_item_make(struct ksm_mm *slot, unsigned long addr,
-				      gfp_t gfp)
-{
-	struct ksm_item *item = kmem_cache_zalloc(ksm_item_cache, gfp);
+static_assert((KSM_GATE_ROUNDS << KSM_GATE_MAX_SHIFT) < KSM_ITEM_ROUND_MASK / 2);
 
-	if (!item)
-		return NULL;
-	item->owner = slot;
-	ksm_item_set_nr(item, addr >> PAGE_SHIFT);
-	return item;
+static struct kmem_cache *ksm_block_cache;
+
+static unsigned long ksm_block_key(unsigned long vpn)
+{
+	return vpn / KSM_BLOCK_ITEMS;
 }
 
-/* Count in a new item of @slot at @addr, which its mm's array holds now. */
+/* The item of virtual page @vpn in @block (which covers it), if live. */
+static struct ksm_item *ksm_block_item(struct ksm_item_block *block,
+				       unsigned long vpn)
+{
+	unsigned int i = vpn - block->first;
+
+	return test_bit(i, block->live) ? &block->items[i] : NULL;
+}
+
+/**
+ * ksm_items_load - the item of the page at an address
+ * @slot: the registered mm.
+ * @addr: the address.
+ *
+ * Items change only under ksm_lock, which the caller holds, or the caller
+ * holds the RCU read lock and only looks.
+ *
+ * Return: the item, or NULL if the page has none.
+ */
+struct ksm_item *ksm_items_load(struct ksm_mm *slot, unsigned long addr)
+{
+	unsigned long vpn = addr >> PAGE_SHIFT;
+	struct ksm_item_block *block;
+
+	block = xa_load(&slot->items, ksm_block_key(vpn));
+	return block ? ksm_block_item(block, vpn) : NULL;
+}
+
+/*
+ * The first live item at virtual page *@vpn or after it, with *@vpn set
+ * to its page; NULL if none.
+ */
+static struct ksm_item *ksm_items_find(struct ksm_mm *slot, unsigned long *vpn)
+{
+	unsigned long key = ksm_block_key(*vpn), i;
+	struct ksm_item_block *block;
+
+	for (block = xa_find(&slot->items, &key, ULONG_MAX, XA_PRESENT); block;
+	     block = xa_find_after(&slot->items, &key, ULONG_MAX, XA_PRESENT)) {
+		i = *vpn > block->first ? *vpn - block->first : 0;
+		i = find_next_bit(block->live, KSM_BLOCK_ITEMS, i);
+		if (i < KSM_BLOCK_ITEMS) {
+			*vpn = block->first + i;
+			return &block->items[i];
+		}
+	}
+	return NULL;
+}
+
+/* Count in a new item of @slot at @addr. */
 static void ksm_item_count_in(struct ksm_mm *slot, unsigned long addr)
 {
 	lockdep_assert_held(&ksm_lock);
@@ -159,22 +208,34 @@ static void ksm_item_count_in(struct ksm_mm *slot, unsigned long addr)
  */
 struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr)
 {
-	struct ksm_item *item;
+	unsigned long vpn = addr >> PAGE_SHIFT, key = ksm_block_key(vpn);
+	struct ksm_item_block *block;
+	unsigned int i;
 
 	lockdep_assert_held(&ksm_lock);
-	item = ksm_item_make(slot, addr, KSM_ITEM_GFP);
-	if (!item)
-		return NULL;
-	if (xa_err(xa_store(&slot->items, addr >> PAGE_SHIFT, item,
-			    KSM_ITEM_GFP))) {
-		kmem_cache_free(ksm_item_cache, item);
-		return NULL;
+	block = xa_load(&slot->items, key);
+	if (!block) {
+		block = kmem_cache_alloc(ksm_block_cache, KSM_ITEM_GFP);
+		if (!block)
+			return NULL;
+		block->owner = slot;
+		block->first = key * KSM_BLOCK_ITEMS;
+		bitmap_zero(block->live, KSM_BLOCK_ITEMS);
+		if (xa_err(xa_store(&slot->items, key, block, KSM_ITEM_GFP))) {
+			kmem_cache_free(ksm_block_cache, block);
+			return NULL;
+		}
+		ksm_block_gen++;
 	}
+	i = vpn - block->first;
+	VM_WARN_ON_ONCE(test_bit(i, block->live));
+	__set_bit(i, block->live);
+	memset(&block->items[i], 0, sizeof(block->items[i]));
 	ksm_item_count_in(slot, addr);
-	return item;
+	return &block->items[i];
 }
 
-/* Unlink and free @item, which its mm's array no longer holds (or soon). */
+/* Unlink @item and count it out; its block still holds it. */
 static void ksm_item_release(struct ksm_mm *slot, unsigned long addr,
 			     struct ksm_item *item)
 {
@@ -187,7 +248,13 @@ static void ksm_item_release(struct ksm_mm *slot, unsigned long addr,
 	if (slot == ksm_cursor.slot && addr < ksm_cursor.addr)
 		ksm_cursor.behind--;
 	ksm_stat_add(items, -1);
-	kmem_cache_free(ksm_item_cache, item);
+}
+
+static void ksm_block_free(struct ksm_mm *slot, struct ksm_item_block *block)
+{
+	xa_erase(&slot->items, ksm_block_key(block->first));
+	kmem_cache_free(ksm_block_cache, block);
+	ksm_block_gen++;
 }
 
 /**
@@ -199,49 +266,34 @@ static void ksm_item_release(struct ksm_mm *slot, unsigned long addr,
 void ksm_item_free(struct ksm_mm *slot, unsigned long addr,
 		   struct ksm_item *item)
 {
-	xa_erase(&slot->items, addr >> PAGE_SHIFT);
-	ksm_item_release(slot, addr, item);
-}
+	struct ksm_item_block *block = ksm_item_block(item);
 
-/* Items ksm_scan_drop_items() takes from the array at a time. */
-#define KSM_DROP_BATCH	16
+	ksm_item_release(slot, addr, item);
+	__clear_bit(item - block->items, block->live);
+	if (bitmap_empty(block->live, KSM_BLOCK_ITEMS))
+		ksm_block_free(slot, block);
+}
 
 /**
  * ksm_scan_drop_items - free all items of an mm
  * @slot: the mm.
  *
- * The array is emptied in one go at the end: nobody looks items up
- * without ksm_lock, which is held throughout. Items are taken a batch at
- * a time by one walk of the array, rather than by a lookup from its root
- * each; they are released outside the RCU read section the walk needs,
- * since releasing a merged item may sleep.
+ * Nobody looks items up without ksm_lock, which is held throughout, so
+ * the blocks can be walked while items are released (which may sleep).
  */
 void ksm_scan_drop_items(struct ksm_mm *slot)
 {
-	XA_STATE(xas, &slot->items, 0);
-	struct ksm_item *batch[KSM_DROP_BATCH], *item;
-	unsigned long index[KSM_DROP_BATCH];
-	unsigned int nr, i;
+	struct ksm_item_block *block;
+	unsigned long key, i;
 
 	lockdep_assert_held(&ksm_lock);
-	do {
-		nr = 0;
-		rcu_read_lock();
-		xas_for_each(&xas, item, ULONG_MAX) {
-			if (xas_retry(&xas, item))
-				continue;
-			index[nr] = xas.xa_index;
-			batch[nr++] = item;
-			if (nr == KSM_DROP_BATCH) {
-				xas_pause(&xas);
-				break;
-			}
-		}
-		rcu_read_unlock();
-		for (i = 0; i < nr; i++)
-			ksm_item_release(slot, index[i] << PAGE_SHIFT, batch[i]);
+	xa_for_each(&slot->items, key, block) {
+		for_each_set_bit(i, block->live, KSM_BLOCK_ITEMS)
+			ksm_item_release(slot, (block->first + i) << PAGE_SHIFT,
+					 &block->items[i]);
+		ksm_block_free(slot, block);
 		cond_resched();
-	} while (nr == KSM_DROP_BATCH);
+	}
 	xa_destroy(&slot->items);
 }
 
@@ -275,30 +327,21 @@ static bool ksm_scan_add(struct ksm_scan_batch *batch, unsigned long addr,
  * folio mapped.
  */
 /*
- * The item at page index @idx, through the XArray cursor @xas, which is on
- * *@xas_idx (ULONG_MAX: nowhere). Going to the next index is cheaper than a
- * lookup from the top, and pages come in address order. Nobody changes the
- * items without ksm_lock, which ksmd holds, so the cursor stays valid; the
- * caller holds the RCU read lock or the array's lock.
+ * The item of virtual page @vpn, through the block the batch looked at
+ * last: pages come in address order, so most share it. Blocks change only
+ * under ksm_lock, which ksmd holds, and every change bumps ksm_block_gen.
  */
-static struct ksm_item *ksm_scan_item_at(struct xa_state *xas,
-					 unsigned long *xas_idx,
-					 unsigned long idx)
+static struct ksm_item *ksm_scan_item_at(struct ksm_scan_batch *batch,
+					 unsigned long vpn)
 {
-	struct ksm_item *item;
+	unsigned long key = ksm_block_key(vpn);
 
-	if (*xas_idx != ULONG_MAX && idx == *xas_idx + 1) {
-		item = xas_next(xas);
-	} else {
-		xas_set(xas, idx);
-		item = xas_load(xas);
+	if (key != batch->block_key || batch->block_gen != ksm_block_gen) {
+		batch->block = xa_load(&batch->slot->items, key);
+		batch->block_key = key;
+		batch->block_gen = ksm_block_gen;
 	}
-	*xas_idx = idx;
-	if (xa_is_internal(item)) {
-		*xas_idx = ULONG_MAX;
-		item = xa_load(xas->xa, idx);
-	}
-	return item;
+	return batch->block ? ksm_block_item(batch->block, vpn) : NULL;
 }
 
 static struct ksm_item *ksm_scan_merged(struct ksm_scan_batch *batch,
@@ -310,7 +353,7 @@ static struct ksm_item *ksm_scan_merged(struct ksm_scan_batch *batch,
 	if (!folio_test_ksm(folio))
 		return NULL;
 	/* The page table map holds the RCU read lock the cursor needs. */
-	item = ksm_scan_item_at(&batch->xas, &batch->xas_idx, idx);
+	item = ksm_scan_item_at(batch, idx);
 	/* A mapping of a spare KSM page takes the slow path, to be moved. */
 	if (item && ksm_item_state(item) == KSM_ITEM_MERGED &&
 	    item->node == folio_ksm_node(folio) && !ksm_node_spare(item->node))
@@ -337,7 +380,7 @@ static struct ksm_item *ksm_scan_migrating(struct ksm_scan_batch *batch,
 	if (!is_migration_entry(entry) ||
 	    !folio_test_ksm(pfn_swap_entry_folio(entry)))
 		return NULL;
-	item = xa_load(&batch->slot->items, addr >> PAGE_SHIFT);
+	item = ksm_items_load(batch->slot, addr);
 	if (item && ksm_item_state(item) == KSM_ITEM_MERGED)
 		return item;
 	return NULL;
@@ -469,8 +512,7 @@ static void ksm_scan_collect(struct ksm_mm *slot, struct ksm_scan_batch *batch,
 
 	lockdep_assert_held(&ksm_lock);
 	batch->slot = slot;
-	batch->xas = (struct xa_state)__XA_STATE(&slot->items, 0, 0, 0);
-	batch->xas_idx = ULONG_MAX;
+	batch->block_key = ULONG_MAX;
 	batch->nr = 0;
 	batch->max = max;
 	mmap_read_lock(mm);
@@ -510,7 +552,7 @@ static u32 ksm_gate_rounds(unsigned int breaks)
 static void ksm_gate_hold(struct ksm_item *item, u32 rounds)
 {
 	ksm_item_assign(item, KSM_ITEM_VOLATILE, true);
-	item->round = ksm_index_round() + rounds;
+	ksm_item_set_round(item, ksm_index_round() + rounds);
 }
 
 /*
@@ -519,7 +561,7 @@ static void ksm_gate_hold(struct ksm_item *item, u32 rounds)
  */
 static bool ksm_gate_holds(const struct ksm_item *item)
 {
-	u32 ahead = item->round - ksm_index_round();
+	u32 ahead = ksm_item_rounds_ahead(item, ksm_index_round());
 
 	return ahead && ahead <= (KSM_GATE_ROUNDS << KSM_GATE_MAX_SHIFT);
 }
@@ -555,10 +597,10 @@ static bool ksm_scan_settled(struct ksm_item *item, u32 hash)
 {
 	unsigned int breaks = ksm_item_field(item, KSM_ITEM_BREAKS_MASK);
 	bool changed = ksm_item_test(item, KSM_ITEM_HASHED) &&
-		       item->hash != hash;
+		       ksm_item_hash(item) != hash;
 
 	ksm_count(looks);
-	item->hash = hash;
+	ksm_item_set_hash(item, hash);
 	ksm_item_assign(item, KSM_ITEM_HASHED, true);
 	if (changed) {
 		ksm_count(changed);
@@ -685,7 +727,7 @@ static void ksm_scan_try_unstable(struct ksm_item *item, unsigned long addr,
 		 */
 		folio_put(page_folio(opage));
 		if (folio_test_large(page_folio(page)))
-			ksm_scan_split(item->owner, page);
+			ksm_scan_split(ksm_item_owner(item), page);
 		return;
 	}
 	ksm_index_unstable_erase(other);
@@ -744,11 +786,11 @@ static void ksm_scan_page(struct ksm_mm *slot, struct ksm_item *item,
 static bool ksm_scan_skip(struct ksm_item *item, struct page *page)
 {
 	bool ksm_page = page && folio_test_ksm(page_folio(page));
-	struct ksm_index_key key = { .hash = item->hash };
+	struct ksm_index_key key = { .hash = ksm_item_hash(item) };
 
 	if (!READ_ONCE(ksm_tun.smart_scan) ||
 	    !ksm_smart_skip(item, ksm_page, ksm_index_round()) ||
-	    ksm_index_hash_known(item->hash))
+	    ksm_index_hash_known(key.hash))
 		return false;
 	if (ksm_item_state(item) == KSM_ITEM_UNSTABLE)
 		ksm_index_unstable_erase(item);
@@ -796,54 +838,23 @@ static bool ksm_scan_pick(struct ksm_mm *slot, struct ksm_scan_pick *pick,
 }
 
 /*
- * A new item for the picked page at @addr, stored through the batch's
- * cursor, which the lookup that missed left at the item's slot: no walk
- * from the top of the array. The array's lock is held, so nothing may
- * sleep or reclaim: without memory at hand the page gets its item from
- * ksm_item_alloc() when its turn comes, as any page did before.
- */
-static struct ksm_item *ksm_scan_item_store(struct ksm_scan_batch *batch,
-					    unsigned long addr)
-{
-	struct ksm_item *item;
-
-	item = ksm_item_make(batch->slot, addr, GFP_NOWAIT | __GFP_NOWARN);
-	if (!item)
-		return NULL;
-	xas_store(&batch->xas, item);
-	if (xas_error(&batch->xas)) {
-		kmem_cache_free(ksm_item_cache, item);
-		/* The next lookup starts from the top, which clears the error. */
-		batch->xas_idx = ULONG_MAX;
-		return NULL;
-	}
-	ksm_item_count_in(batch->slot, addr);
-	return item;
-}
-
-/*
  * Find the items of the picked pages, and give each small page that has
- * none a new one: both through the cursor, in address order. Returns how
- * many picks have an item.
+ * none a new one, in address order. Returns how many picks have an item.
  */
 static unsigned int ksm_scan_find_items(struct ksm_scan_batch *batch)
 {
 	struct ksm_scan_pick *pick;
 	unsigned int i, with = 0;
-	unsigned long idx;
 
-	xas_lock(&batch->xas);
 	for (i = 0; i < batch->nr; i++) {
 		pick = &batch->picks[i];
-		idx = pick->addr >> PAGE_SHIFT;
 		if (!pick->merged)
-			pick->item = ksm_scan_item_at(&batch->xas,
-						      &batch->xas_idx, idx);
-		if (!pick->item && pick->page && batch->xas_idx == idx)
-			pick->item = ksm_scan_item_store(batch, pick->addr);
+			pick->item = ksm_scan_item_at(batch,
+						      pick->addr >> PAGE_SHIFT);
+		if (!pick->item && pick->page)
+			pick->item = ksm_item_alloc(batch->slot, pick->addr);
 		with += !!pick->item;
 	}
-	xas_unlock(&batch->xas);
 	return with;
 }
 
@@ -855,17 +866,17 @@ static unsigned int ksm_scan_find_items(struct ksm_scan_batch *batch)
 static unsigned long ksm_scan_prune(struct ksm_mm *slot, unsigned long from,
 				    unsigned long to)
 {
-	unsigned long idx = from;
+	unsigned long vpn = from;
 	struct ksm_item *item;
 
-	for (item = xa_find(&slot->items, &idx, ULONG_MAX, XA_PRESENT);
-	     item && idx < to;
-	     item = xa_find_after(&slot->items, &idx, ULONG_MAX, XA_PRESENT)) {
+	for (item = ksm_items_find(slot, &vpn); item && vpn < to;
+	     item = ksm_items_find(slot, &vpn)) {
 		/* Behind the cursor now: ksm_item_release() counts it out. */
 		ksm_cursor.behind++;
-		ksm_item_free(slot, idx << PAGE_SHIFT, item);
+		ksm_item_free(slot, vpn << PAGE_SHIFT, item);
+		vpn++;
 	}
-	return item ? idx : ULONG_MAX;
+	return item ? vpn : ULONG_MAX;
 }
 
 /*
@@ -1146,8 +1157,7 @@ static void ksm_scan_range_batch(struct ksm_mm *slot,
 	for (i = 0; i < batch->nr; i++) {
 		pick = &batch->picks[i];
 		if (!pick->merged)
-			pick->item = xa_load(&slot->items,
-					     pick->addr >> PAGE_SHIFT);
+			pick->item = ksm_items_load(slot, pick->addr);
 		ksm_scan_pick(slot, pick, pick->item, true);
 		cond_resched();
 	}
@@ -1292,7 +1302,7 @@ static int ksmd_thread(void *unused)
 }
 
 /**
- * ksm_scan_init - set up the item cache and the zero page hash
+ * ksm_scan_init - set up the item block cache and the zero page hash
  *
  * Return: 0, or -ENOMEM.
  */
@@ -1300,8 +1310,10 @@ int ksm_scan_init(void)
 {
 	unsigned int cpu;
 
-	ksm_item_cache = KMEM_CACHE(ksm_item, 0);
-	if (!ksm_item_cache)
+	/* Aligned to their size: an item finds its block by masking. */
+	ksm_block_cache = kmem_cache_create("ksm_item_block", KSM_BLOCK_BYTES,
+					    KSM_BLOCK_BYTES, 0, NULL);
+	if (!ksm_block_cache)
 		return -ENOMEM;
 	for_each_possible_cpu(cpu)
 		spin_lock_init(&per_cpu_ptr(&ksm_break_logs, cpu)->lock);

@@ -19,7 +19,7 @@ static void ksm_test_aged_item(struct ksm_item *item, u32 hash,
 			       unsigned int age)
 {
 	memset(item, 0, sizeof(*item));
-	item->hash = hash;
+	ksm_item_set_hash(item, hash);
 	ksm_item_assign(item, KSM_ITEM_HASHED, true);
 	ksm_item_set_field(item, KSM_ITEM_AGE_MASK, age);
 }

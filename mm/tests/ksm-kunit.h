@@ -17,7 +17,7 @@ static void ksm_test_item_bits(struct kunit *test)
 {
 	struct ksm_item item = {};
 
-	KUNIT_EXPECT_LE(test, sizeof(struct ksm_item), 32);
+	KUNIT_EXPECT_LE(test, sizeof(struct ksm_item), 16);
 	/* The largest page number an item holds, on 32- and 64-bit. */
 	ksm_item_set_nr(&item, KSM_ITEM_NR_MAX);
 	ksm_item_set_state(&item, KSM_ITEM_UNSTABLE);
@@ -40,12 +40,50 @@ static void ksm_test_item_bits(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ksm_item_field(&item, KSM_ITEM_AGE_MASK), 3U);
 	KUNIT_EXPECT_EQ(test, ksm_item_field(&item, KSM_ITEM_BREAKS_MASK),
 			(unsigned int)(KSM_ITEM_BREAKS_MASK >>
-				       __ffs(KSM_ITEM_BREAKS_MASK)));
+				       __ffs64(KSM_ITEM_BREAKS_MASK)));
 	KUNIT_EXPECT_EQ(test, ksm_item_nr(&item), 42UL);
 	KUNIT_EXPECT_EQ(test, ksm_item_state(&item), KSM_ITEM_MERGED);
 	ksm_item_set_field(&item, KSM_ITEM_AGE_MASK, 0);
 	KUNIT_EXPECT_EQ(test, ksm_item_field(&item, KSM_ITEM_AGE_MASK), 0U);
 	KUNIT_EXPECT_NE(test, ksm_item_field(&item, KSM_ITEM_BREAKS_MASK), 0U);
+
+	/* Unmerged, the same bits hold a hash and a round modulo 2^20. */
+	ksm_item_set_state(&item, KSM_ITEM_UNSTABLE);
+	ksm_item_set_hash(&item, 0xdeadbeef);
+	ksm_item_set_round(&item, KSM_ITEM_ROUND_MASK + 5);
+	KUNIT_EXPECT_EQ(test, ksm_item_hash(&item), 0xdeadbeefU);
+	KUNIT_EXPECT_EQ(test, ksm_item_round(&item), 4U);
+	ksm_item_set_hash(&item, 1);
+	KUNIT_EXPECT_EQ(test, ksm_item_round(&item), 4U);
+	KUNIT_EXPECT_EQ(test, ksm_item_hash(&item), 1U);
+	KUNIT_EXPECT_EQ(test, ksm_item_state(&item), KSM_ITEM_UNSTABLE);
+	KUNIT_EXPECT_NE(test, ksm_item_field(&item, KSM_ITEM_BREAKS_MASK), 0U);
+	KUNIT_EXPECT_EQ(test, ksm_item_rounds_ahead(&item, 2), 2U);
+	KUNIT_EXPECT_EQ(test, ksm_item_rounds_ahead(&item, KSM_ITEM_ROUND_MASK), 5U);
+}
+
+/* An item's owner and address follow from its place in its block. */
+static void ksm_test_item_block(struct kunit *test)
+{
+	struct ksm_mm *owner = (struct ksm_mm *)0x1000;
+	struct ksm_item_block *block;
+	int i;
+
+	KUNIT_EXPECT_LE(test, sizeof(struct ksm_item_block), KSM_BLOCK_BYTES);
+	KUNIT_EXPECT_GT(test, sizeof(struct ksm_item_block) +
+			sizeof(struct ksm_item), KSM_BLOCK_BYTES);
+	/* kmalloc() aligns a power-of-two size to itself, as the cache does. */
+	block = kunit_kzalloc(test, KSM_BLOCK_BYTES, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, block);
+	KUNIT_ASSERT_EQ(test, (unsigned long)block % KSM_BLOCK_BYTES, 0UL);
+	block->owner = owner;
+	block->first = 7 * KSM_BLOCK_ITEMS;
+	for (i = 0; i < KSM_BLOCK_ITEMS; i++) {
+		KUNIT_EXPECT_PTR_EQ(test, ksm_item_block(&block->items[i]), block);
+		KUNIT_EXPECT_PTR_EQ(test, ksm_item_owner(&block->items[i]), owner);
+		KUNIT_EXPECT_EQ(test, ksm_item_addr(&block->items[i]),
+				(7UL * KSM_BLOCK_ITEMS + i) << PAGE_SHIFT);
+	}
 }
 
 static void ksm_test_knob_parse(struct kunit *test)
@@ -153,8 +191,16 @@ static void ksm_test_node_moved(void)
 	ksm_test_moved++;
 }
 
+/* Fixture items have no owner: the memory cgroup part is 0. */
+static int ksm_test_item_domain(const struct ksm_item *item,
+				struct folio *folio)
+{
+	return ksm_domain_make(0, ksm_index_domain(folio));
+}
+
 static const struct ksm_index_ops ksm_test_ops = {
 	.item_page = ksm_test_item_page,
+	.item_domain = ksm_test_item_domain,
 	.node_moved = ksm_test_node_moved,
 };
 
@@ -509,9 +555,12 @@ static void ksm_test_unstable_grow(struct kunit *test)
 							     items[i].page,
 							     &other), NULL);
 		worst = max(worst, idx->compares - before);
-		/* Never more than two entries per bucket on average. */
+		/*
+		 * Never more than two entries per bucket on average, but for
+		 * the one whose insertion starts the doubling.
+		 */
 		KUNIT_EXPECT_LE(test, idx->nr_chained,
-				2UL << idx->unstable_bits);
+				(2UL << idx->unstable_bits) + 1);
 		moving += !!idx->unstable_old;
 		j = ksm_test_rand(&seed) % (i + 1);
 		worst = max(worst, ksm_test_grow_twin(test, idx, items, twins,
@@ -519,7 +568,7 @@ static void ksm_test_unstable_grow(struct kunit *test)
 	}
 	KUNIT_EXPECT_EQ(test, idx->round, round);
 	KUNIT_EXPECT_GT(test, moving, 0U);
-	KUNIT_EXPECT_GE(test, idx->unstable_bits, bits + 5);
+	KUNIT_EXPECT_GE(test, idx->unstable_bits, bits + 4);
 	KUNIT_EXPECT_LE(test, ksm_test_longest_chain(idx), 16U);
 	/* One compare per entry of a hash, two entries per hash at most. */
 	KUNIT_EXPECT_LE(test, worst, 2UL);
@@ -870,7 +919,7 @@ static void ksm_test_chain(struct kunit *test)
 	a = ksm_test_node(test, src, &fa);
 	b = ksm_test_node(test, src, &fb);
 	ksm_stable_insert(idx, a, fa);
-	KUNIT_EXPECT_EQ(test, ksm_node_add_map(a, &ia), 0);
+	KUNIT_EXPECT_EQ(test, ksm_node_add_map(a, &ia, NULL), 0);
 
 	/* A full node is skipped; the content group has nothing else. */
 	KUNIT_EXPECT_PTR_EQ(test, ksm_test_find(idx, src, &got), NULL);
@@ -883,7 +932,7 @@ static void ksm_test_chain(struct kunit *test)
 	KUNIT_EXPECT_PTR_EQ(test, found, b);
 	if (!IS_ERR_OR_NULL(found))
 		folio_put(got);
-	KUNIT_EXPECT_EQ(test, ksm_node_add_map(b, &ib), 0);
+	KUNIT_EXPECT_EQ(test, ksm_node_add_map(b, &ib, NULL), 0);
 	KUNIT_EXPECT_PTR_EQ(test, ksm_test_find(idx, src, &got), NULL);
 
 	/* The member is a spare only while the leader has room. */
@@ -1003,17 +1052,18 @@ static void ksm_test_node_maps(struct kunit *test)
 	node = ksm_test_node(test, src, &folio);
 	/* Grown from the array set aside with no folio locked, in order. */
 	for (i = 0; i < ARRAY_SIZE(items); i++) {
-		struct ksm_item **want = node->maps;
+		struct ksm_map *want = node->maps;
 
 		ksm_node_prepare(node);
 		if (node->nr_maps == node->max_maps)
 			want = ksm_spare_maps;
 		KUNIT_EXPECT_NOT_NULL(test, want);
-		KUNIT_EXPECT_EQ(test, ksm_node_add_map(node, &items[i]), 0);
+		KUNIT_EXPECT_EQ(test, ksm_node_add_map(node, &items[i], NULL),
+				0);
 		KUNIT_EXPECT_PTR_EQ(test, node->maps, want);
 	}
 	for (i = 0; i < ARRAY_SIZE(items); i++)
-		KUNIT_EXPECT_PTR_EQ(test, node->maps[i], &items[i]);
+		KUNIT_EXPECT_PTR_EQ(test, node->maps[i].item, &items[i]);
 	for (i = 0; i < ARRAY_SIZE(items); i++)
 		ksm_node_del_map(node, &items[i]);
 	KUNIT_EXPECT_EQ(test, ksm_stats.pages_shared, shared);
@@ -1024,7 +1074,8 @@ static void ksm_test_node_maps(struct kunit *test)
 	node->max_maps = KSM_NODE_FIRST_MAPS;
 	/* And without it: the allocation that does not sleep. */
 	for (i = 0; i < ARRAY_SIZE(items); i++)
-		KUNIT_EXPECT_EQ(test, ksm_node_add_map(node, &items[i]), 0);
+		KUNIT_EXPECT_EQ(test, ksm_node_add_map(node, &items[i], NULL),
+				0);
 	KUNIT_EXPECT_EQ(test, node->nr_maps, 9U);
 	KUNIT_EXPECT_EQ(test, ksm_stats.pages_shared, shared + 1);
 	KUNIT_EXPECT_EQ(test, ksm_stats.pages_sharing, sharing + 8);
@@ -1118,6 +1169,7 @@ static struct kunit_case ksm_test_cases[] = {
 	KUNIT_CASE(ksm_test_pages_same),
 	KUNIT_CASE(ksm_test_page_hash),
 	KUNIT_CASE(ksm_test_item_bits),
+	KUNIT_CASE(ksm_test_item_block),
 	KUNIT_CASE(ksm_test_knob_parse),
 	KUNIT_CASE(ksm_test_profit),
 	KUNIT_CASE(ksm_test_unstable_round),
