@@ -199,6 +199,20 @@ static void ksm_item_count_in(struct ksm_mm *slot, unsigned long addr)
 	ksm_stat_add(items, 1);
 }
 
+/* Take the slot of the page at @addr in @block, which covers it. */
+static struct ksm_item *ksm_item_claim(struct ksm_mm *slot,
+				       struct ksm_item_block *block,
+				       unsigned long addr)
+{
+	unsigned int i = (addr >> PAGE_SHIFT) - block->first;
+
+	VM_WARN_ON_ONCE(test_bit(i, block->live));
+	__set_bit(i, block->live);
+	memset(&block->items[i], 0, sizeof(block->items[i]));
+	ksm_item_count_in(slot, addr);
+	return &block->items[i];
+}
+
 /**
  * ksm_item_alloc - start tracking the page at an address
  * @slot: the mm.
@@ -210,7 +224,6 @@ struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr)
 {
 	unsigned long vpn = addr >> PAGE_SHIFT, key = ksm_block_key(vpn);
 	struct ksm_item_block *block;
-	unsigned int i;
 
 	lockdep_assert_held(&ksm_lock);
 	block = xa_load(&slot->items, key);
@@ -227,12 +240,7 @@ struct ksm_item *ksm_item_alloc(struct ksm_mm *slot, unsigned long addr)
 		}
 		ksm_block_gen++;
 	}
-	i = vpn - block->first;
-	VM_WARN_ON_ONCE(test_bit(i, block->live));
-	__set_bit(i, block->live);
-	memset(&block->items[i], 0, sizeof(block->items[i]));
-	ksm_item_count_in(slot, addr);
-	return &block->items[i];
+	return ksm_item_claim(slot, block, addr);
 }
 
 /* Unlink @item and count it out; its block still holds it. */
@@ -851,7 +859,11 @@ static unsigned int ksm_scan_find_items(struct ksm_scan_batch *batch)
 		if (!pick->merged)
 			pick->item = ksm_scan_item_at(batch,
 						      pick->addr >> PAGE_SHIFT);
-		if (!pick->item && pick->page)
+		/* The lookup left the page's block, if it has one, in @batch. */
+		if (!pick->item && pick->page && batch->block)
+			pick->item = ksm_item_claim(batch->slot, batch->block,
+						    pick->addr);
+		else if (!pick->item && pick->page)
 			pick->item = ksm_item_alloc(batch->slot, pick->addr);
 		with += !!pick->item;
 	}
