@@ -27,6 +27,8 @@
 # also runs the tests that harness/skip.list holds back. REPEAT=N runs every
 # test N times, a fresh boot each, and prints how many of the N passed per test.
 # TEST_JOBS=N boots N test guests at a time (1; CI keeps 1).
+# RECORD=FILE keeps each boot's verdict in FILE and skips the boots FILE
+# already holds for the same sources, so a REPEAT run can be resumed.
 # `make run` goes on after the demo with three QEMU guests booted inside the
 # guest for NESTED_SECS seconds (harness/guest/ksm_nested.sh); they boot a
 # small kernel of their own (harness/config/inner.config), which `make run`
@@ -74,7 +76,8 @@ test: kernel initramfs
 	@ONLY=$(ONLY) VARIANT=$(VARIANT) REPEAT=$(REPEAT) harness/test-all.sh \
 		$(KSMT) test $(if $(NOSKIP),--no-skip) \
 		$(if $(filter-out 1,$(REPEAT)),--repeat $(REPEAT)) \
-		$(if $(filter-out 1,$(TEST_JOBS)),--jobs $(TEST_JOBS))
+		$(if $(filter-out 1,$(TEST_JOBS)),--jobs $(TEST_JOBS)) \
+		$(if $(RECORD),--record $(RECORD))
 
 # Our KSM as a patch series against the base tree (harness/series.py).
 PATCHES_OUT ?= $(BUILD)/patches

@@ -15,7 +15,13 @@ how many of the N boots of each test passed (nothing failed in them).
 --jobs N boots N guests at a time (each QEMU has two vCPUs, so on a
 2-core host that trades some per-boot speed for wall time); lines still
 come in list order.
+--record FILE appends one line per finished boot (run, test, verdict) to
+FILE, keyed by the git trees the kernel and guest are built from; boots
+FILE already holds for the same trees are not repeated but counted, so a
+long --repeat run can stop (a session's end) and be resumed, on this
+machine or a fresh clone, and still print one matrix for all its runs.
 """
+import hashlib
 import argparse
 import concurrent.futures
 import itertools
@@ -301,6 +307,52 @@ def stress_timeout(a, tmo, cmd):
     return tmo
 
 
+# What the kernel and the guest's programs are built from: a record made
+# for one state of these is not counted for another.
+SOURCE_PATHS = ["Documentation", "include", "mm", "patches", "tools", "harness/config",
+                "harness/guest", "harness/tests.list", "harness/skip.list",
+                "harness/known-base-failures.list", "harness/build-kernel.sh",
+                "harness/build-userspace.sh", "harness/mkinitramfs.sh",
+                "harness/ref-ksm-functional-fixes.patch", "harness/tree.sh"]
+
+
+def source_identity(a):
+    """Hash of the base package's version and the git trees in SOURCE_PATHS at
+    HEAD, or exit if any of those is modified."""
+    top = os.path.dirname(HERE)
+    paths = [p for p in SOURCE_PATHS if os.path.exists(os.path.join(top, p))]
+    dirty = subprocess.run(["git", "-C", top, "status", "--porcelain", "--"] + paths,
+                           capture_output=True, text=True, check=True).stdout
+    if dirty.strip():
+        sys.exit("--record: the sources the kernel is built from have uncommitted "
+                 "changes; commit them first:\n" + dirty)
+    h = hashlib.sha256(a.variant.encode())
+    # The base tree too: a fresh machine may install a later 6.12 package.
+    pkg = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "linux-source-6.12"],
+                         capture_output=True, text=True).stdout
+    h.update(("linux-source-6.12 %s\n" % pkg.strip()).encode())
+    for p in paths:
+        obj = subprocess.run(["git", "-C", top, "rev-parse", "HEAD:" + p],
+                             capture_output=True, text=True, check=True).stdout
+        h.update(("%s %s\n" % (p, obj.strip())).encode())
+    return h.hexdigest()[:16]
+
+
+def read_record(path, ident):
+    """{(run, test): (verdict, failed names)} of FILE's lines made for ident."""
+    done = {}
+    if not os.path.exists(path):
+        return done
+    with open(path) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if line.startswith("#") or len(parts) < 5 or parts[0] != ident:
+                continue
+            done[(int(parts[1]), parts[2])] = (parts[3], [x for x in parts[4].split(",") if x],
+                                               float(parts[5] or 0))
+    return done
+
+
 def cmd_test(a):
     tests = read_table(os.path.join(HERE, "tests.list"), 4)
     skips = {r[0]: (r[1], r[2]) for r in read_table(os.path.join(HERE, "skip.list"), 3)}
@@ -314,27 +366,58 @@ def cmd_test(a):
     total = time.time()
     jobs = [(run, row) for run in range(1, runs + 1) for row in tests
             if not only or row[0] in only]
+    ident, recorded, lock = None, {}, threading.Lock()
+    if a.record:
+        ident = source_identity(a)
+        recorded = read_record(a.record, ident)
+        earlier = sum(1 for run, row in jobs if (run, row[0]) in recorded)
+        print("# record %s, sources %s: %d of %d boots done before" %
+              (a.record, ident, earlier, len(jobs)), flush=True)
+        if not os.path.exists(a.record):
+            with open(a.record, "w") as f:
+                f.write("# sources\trun\ttest\tverdict\tfailed\tseconds\tfinished (UTC)\n")
 
     def one(job):
         run, (name, kind, tmo, cmd) = job
         suffix = "-run%d" % run if runs > 1 else ""
         tmo = stress_timeout(a, tmo, cmd)
+        if (run, name) in recorded:
+            return None
         if name in skips and not a.no_skip:
             issue, why = skips[name]
             return [("SKIP", name, "issue %s: %s" % (issue, why))], 0
-        return run_test(a, name, kind, tmo, a.logdir, suffix)
+        results, secs = run_test(a, name, kind, tmo, a.logdir, suffix)
+        if a.record:
+            known_fail = name in known
+            verdict = boot_verdict(xfail_known(results, name) if known_fail else results)
+            failed = [t for st, t, _w in results if st == "FAIL"]
+            with lock, open(a.record, "a") as f:
+                f.write("%s\t%d\t%s\t%s\t%s\t%.0f\t%s\n" % (
+                    ident, run, name, verdict, ",".join(failed), secs,
+                    time.strftime("%Y-%m-%d %H:%M", time.gmtime())))
+        return results, secs
+
+    def xfail_known(results, name):
+        why0 = "known base failure, see harness/known-base-failures.list"
+        return [("XFAIL", tname, (why + "; " if why else "") + why0)
+                if st == "FAIL" and tname == name else (st, tname, why)
+                for st, tname, why in results]
 
     def report(job, outcome):
         run, (name, _kind, _tmo, _cmd) = job
-        results, secs = outcome
         tag = "[%d/%d] " % (run, runs) if runs > 1 else ""
+        if outcome is None:
+            verdict, failed, secs = recorded[(run, name)]
+            counts["boot_secs"] = counts.get("boot_secs", 0) + secs
+            print("%s%-5s %s (recorded in %s)" % (tag, "DONE", name, a.record), flush=True)
+            counts["EARLIER_" + verdict] = counts.get("EARLIER_" + verdict, 0) + 1
+            matrix.setdefault(name, []).append((verdict, failed))
+            return
+        results, secs = outcome
         if name in known:
             # Still reported, but the test's own verdict is not counted as our
             # failure; kernel reports and dead guests still are.
-            results = [("XFAIL", tname, (why + "; " if why else "") +
-                        "known base failure, see harness/known-base-failures.list")
-                       if st == "FAIL" and tname == name else (st, tname, why)
-                       for st, tname, why in results]
+            results = xfail_known(results, name)
         for st, tname, why in results:
             counts["SKIP" if st == "XFAIL" else st] += 1
             print("%s%-5s %s%s" % (tag, st, tname, (" (%s)" % why) if why else ""),
@@ -356,6 +439,14 @@ def cmd_test(a):
     print("# logs in %s; %.0f s in all" % (a.logdir, time.time() - total))
     if runs > 1 and matrix:
         print_matrix(matrix, runs)
+    earlier = {k[8:]: v for k, v in counts.items() if k.startswith("EARLIER_")}
+    if earlier:
+        # Boots of earlier invocations count by their verdict: one result each.
+        print("# boots recorded earlier: %s; %.0f s of boots in them" % (", ".join(
+            "%d %s" % (n, v) for v, n in sorted(earlier.items())), counts.get("boot_secs", 0)))
+        counts["PASS"] += earlier.get("PASS", 0)
+        counts["FAIL"] += earlier.get("FAIL", 0)
+        counts["SKIP"] += earlier.get("SKIP", 0) + earlier.get("XFAIL", 0)
     line = "%d passed, %d failed" % (counts["PASS"], counts["FAIL"])
     if counts["SKIP"]:
         line += ", %d skipped" % counts["SKIP"]
@@ -417,6 +508,9 @@ def main():
     p.add_argument("--only", default="")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each test this many times, a fresh boot each")
+    p.add_argument("--record", default="", metavar="FILE",
+                   help="test: add each boot's verdict to FILE; skip boots FILE holds "
+                   "for the same sources (resume a --repeat run)")
     p.add_argument("--jobs", type=int, default=1,
                    help="test: boot this many guests at a time (results in list order)")
     p.add_argument("--mode", default="shell")
