@@ -21,9 +21,10 @@ FILE already holds for the same trees are not repeated but counted, so a
 long --repeat run can stop (a session's end) and be resumed, on this
 machine or a fresh clone, and still print one matrix for all its runs.
 """
-import hashlib
 import argparse
+import collections
 import concurrent.futures
+import hashlib
 import itertools
 import os
 import re
@@ -339,7 +340,7 @@ def source_identity(a):
 
 
 def read_record(path, ident):
-    """{(run, test): (verdict, failed names)} of FILE's lines made for ident."""
+    """{(run, test): (verdict, failed names, seconds)} of FILE's lines made for ident."""
     done = {}
     if not os.path.exists(path):
         return done
@@ -367,12 +368,13 @@ def cmd_test(a):
     jobs = [(run, row) for run in range(1, runs + 1) for row in tests
             if not only or row[0] in only]
     ident, recorded, lock = None, {}, threading.Lock()
+    earlier, earlier_secs = collections.Counter(), [0.0]
     if a.record:
         ident = source_identity(a)
         recorded = read_record(a.record, ident)
-        earlier = sum(1 for run, row in jobs if (run, row[0]) in recorded)
+        done_before = sum(1 for run, row in jobs if (run, row[0]) in recorded)
         print("# record %s, sources %s: %d of %d boots done before" %
-              (a.record, ident, earlier, len(jobs)), flush=True)
+              (a.record, ident, done_before, len(jobs)), flush=True)
         if not os.path.exists(a.record):
             with open(a.record, "w") as f:
                 f.write("# sources\trun\ttest\tverdict\tfailed\tseconds\tfinished (UTC)\n")
@@ -388,8 +390,7 @@ def cmd_test(a):
             return [("SKIP", name, "issue %s: %s" % (issue, why))], 0
         results, secs = run_test(a, name, kind, tmo, a.logdir, suffix)
         if a.record:
-            known_fail = name in known
-            verdict = boot_verdict(xfail_known(results, name) if known_fail else results)
+            verdict = boot_verdict(xfail_known(results, name) if name in known else results)
             failed = [t for st, t, _w in results if st == "FAIL"]
             with lock, open(a.record, "a") as f:
                 f.write("%s\t%d\t%s\t%s\t%s\t%.0f\t%s\n" % (
@@ -408,9 +409,9 @@ def cmd_test(a):
         tag = "[%d/%d] " % (run, runs) if runs > 1 else ""
         if outcome is None:
             verdict, failed, secs = recorded[(run, name)]
-            counts["boot_secs"] = counts.get("boot_secs", 0) + secs
             print("%s%-5s %s (recorded in %s)" % (tag, "DONE", name, a.record), flush=True)
-            counts["EARLIER_" + verdict] = counts.get("EARLIER_" + verdict, 0) + 1
+            earlier[verdict] += 1
+            earlier_secs[0] += secs
             matrix.setdefault(name, []).append((verdict, failed))
             return
         results, secs = outcome
@@ -439,14 +440,13 @@ def cmd_test(a):
     print("# logs in %s; %.0f s in all" % (a.logdir, time.time() - total))
     if runs > 1 and matrix:
         print_matrix(matrix, runs)
-    earlier = {k[8:]: v for k, v in counts.items() if k.startswith("EARLIER_")}
     if earlier:
         # Boots of earlier invocations count by their verdict: one result each.
         print("# boots recorded earlier: %s; %.0f s of boots in them" % (", ".join(
-            "%d %s" % (n, v) for v, n in sorted(earlier.items())), counts.get("boot_secs", 0)))
-        counts["PASS"] += earlier.get("PASS", 0)
-        counts["FAIL"] += earlier.get("FAIL", 0)
-        counts["SKIP"] += earlier.get("SKIP", 0) + earlier.get("XFAIL", 0)
+            "%d %s" % (n, v) for v, n in sorted(earlier.items())), earlier_secs[0]))
+        counts["PASS"] += earlier["PASS"]
+        counts["FAIL"] += earlier["FAIL"]
+        counts["SKIP"] += earlier["SKIP"] + earlier["XFAIL"]
     line = "%d passed, %d failed" % (counts["PASS"], counts["FAIL"])
     if counts["SKIP"]:
         line += ", %d skipped" % counts["SKIP"]
