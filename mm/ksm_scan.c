@@ -860,11 +860,11 @@ static unsigned int ksm_scan_find_items(struct ksm_scan_batch *batch)
 			pick->item = ksm_scan_item_at(batch,
 						      pick->addr >> PAGE_SHIFT);
 		/* The lookup left the page's block, if it has one, in @batch. */
-		if (!pick->item && pick->page && batch->block)
-			pick->item = ksm_item_claim(batch->slot, batch->block,
-						    pick->addr);
-		else if (!pick->item && pick->page)
-			pick->item = ksm_item_alloc(batch->slot, pick->addr);
+		if (!pick->item && pick->page)
+			pick->item = batch->block ?
+				ksm_item_claim(batch->slot, batch->block,
+					       pick->addr) :
+				ksm_item_alloc(batch->slot, pick->addr);
 		with += !!pick->item;
 	}
 	return with;
