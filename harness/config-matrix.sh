@@ -75,11 +75,13 @@ our_warnings() {
 # changed_lines FILE: numbers of the lines of FILE in our tree that differ
 # from the base tree's copy.
 changed_lines() {
-	local base=$BUILD/src/pristine/$1
-	if [ ! -f "$BUILD/src/pristine/.unpacked" ]; then
-		base=$root/.pristine/$1
-		mkdir -p "$root/.pristine"
-		[ -f "$base" ] || tar -C "$root/.pristine" --strip-components=1 -xJf "$TARBALL" \
+	local base=$BUILD/src/pristine/$1 id
+	# Only a base tree unpacked from the tarball installed now will do.
+	id=$(stat -c '%s-%Y' "$TARBALL")
+	if [ "$(cat "$BUILD/src/pristine/.unpacked" 2>/dev/null)" != "${id/-/ }" ]; then
+		base=$root/.pristine-$id/$1
+		mkdir -p "$root/.pristine-$id"
+		[ -f "$base" ] || tar -C "$root/.pristine-$id" --strip-components=1 -xJf "$TARBALL" \
 			"$TARDIR/$1" || die "$1 is not in $TARBALL"
 	fi
 	diff --old-line-format= --unchanged-line-format= --new-line-format='%dn
