@@ -15,9 +15,16 @@ out=$BUILD/guest/bin
 hdr=$BUILD/hdr
 mkdir -p "$out" "$BUILD/guest/ref"
 
-if [ ! -f "$hdr/include/linux/prctl.h" ] || ! grep -q PR_SET_MEMORY_MERGE "$hdr/include/linux/prctl.h"; then
+# rebuild OUT SRC...: compile only when a source is newer than the output.
+stale() { local o=$1; shift; [ ! -f "$o" ] || [ -n "$(find "$@" -newer "$o" 2>/dev/null)" ]; }
+
+# The headers and the reference copies come from the base tree: made again
+# when tree.sh unpacked it afresh (another tarball).
+if stale "$hdr/.stamp" "$pristine/.unpacked" || ! grep -qs PR_SET_MEMORY_MERGE "$hdr/include/linux/prctl.h"; then
 	log "installing 6.12 UAPI headers into $hdr"
+	rm -rf "$hdr" "$BUILD/hdr-out"
 	make -s -C "$pristine" O="$BUILD/hdr-out" ARCH=x86_64 headers_install INSTALL_HDR_PATH="$hdr"
+	touch "$hdr/.stamp"
 fi
 
 CFLAGS="-O2 -static -D_GNU_SOURCE= -U_FORTIFY_SOURCE -isystem $hdr/include"
@@ -28,13 +35,11 @@ cc() {
 	for a in "$@"; do [ "$prev" = -o ] && o=$a; prev=$a; done
 	gcc $CFLAGS "$@" || { log "ERROR: ${o##*/} does not build; its tests will fail"; rm -f "$o"; }
 }
-# rebuild OUT SRC...: compile only when a source is newer than the output.
-stale() { local o=$1; shift; [ ! -f "$o" ] || [ -n "$(find "$@" -newer "$o" 2>/dev/null)" ]; }
 
 # Reference tests: a copy of the pristine sources, with our fixes.
 ref=$BUILD/guest/ref
 sel=$pristine/tools/testing/selftests/mm
-if stale "$ref/.stamp" "$TOP/harness/ref-ksm-functional-fixes.patch"; then
+if stale "$ref/.stamp" "$TOP/harness/ref-ksm-functional-fixes.patch" "$pristine/.unpacked"; then
 	rm -rf "$ref"; mkdir -p "$ref/mm"
 	cp "$sel"/{ksm_tests.c,ksm_functional_tests.c,vm_util.c,vm_util.h,thp_settings.c,thp_settings.h} "$ref/mm/"
 	cp "$pristine/tools/testing/selftests/kselftest.h" "$ref/"
