@@ -77,8 +77,8 @@ our_warnings() {
 changed_lines() {
 	local base=$BUILD/src/pristine/$1 id
 	# Only a base tree unpacked from the tarball installed now will do.
-	id=$(stat -c '%s-%Y' "$TARBALL")
-	if [ "$(cat "$BUILD/src/pristine/.unpacked" 2>/dev/null)" != "${id/-/ }" ]; then
+	id=$(tarball_id)
+	if [ "$(cat "$BUILD/src/pristine/.unpacked" 2>/dev/null)" != "$id" ]; then
 		base=$root/.pristine-$id/$1
 		mkdir -p "$root/.pristine-$id"
 		[ -f "$base" ] || tar -C "$root/.pristine-$id" --strip-components=1 -xJf "$TARBALL" \

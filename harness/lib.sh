@@ -18,6 +18,10 @@ OVERLAY_ROOTS="arch block Documentation drivers fs include init kernel lib mm sc
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# tarball_id: names the installed base tarball (size and mtime); tree.sh
+# keeps it in build/src/VARIANT/.unpacked, so another package unpacks anew.
+tarball_id() { stat -c '%s-%Y' "$TARBALL"; }
+
 # hash_files FILE...: one digest over the contents of existing files.
 hash_files() {
 	local f

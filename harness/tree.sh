@@ -14,14 +14,14 @@ mkdir -p "$BUILD/src"
 
 # The marker names the tarball it came from: when the package is upgraded
 # (or downgraded), the tree is unpacked afresh rather than kept stale.
-tarball_id=$(stat -c '%s %Y' "$TARBALL") || die "$TARBALL missing"
-if [ "$(cat "$src/.unpacked" 2>/dev/null)" != "$tarball_id" ]; then
+id=$(tarball_id) || die "$TARBALL missing"
+if [ "$(cat "$src/.unpacked" 2>/dev/null)" != "$id" ]; then
 	log "unpacking $TARBALL into $src"
 	rm -rf "$src" "$src.tmp"
 	mkdir -p "$src.tmp"
 	tar -C "$src.tmp" --strip-components=1 -xJf "$TARBALL"
 	mv "$src.tmp" "$src"
-	echo "$tarball_id" >"$src/.unpacked"
+	echo "$id" >"$src/.unpacked"
 fi
 [ "$variant" = pristine ] && { echo "$src"; exit 0; }
 [ "$variant" = ours ] || die "unknown variant $variant"
